@@ -1,0 +1,3 @@
+from livecast.cli import main
+
+main(prog_name="livecast")

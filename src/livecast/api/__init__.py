@@ -1,0 +1,1 @@
+"""livecast.api."""

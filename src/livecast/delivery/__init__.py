@@ -1,0 +1,1 @@
+"""Delivery: the HTTP origin for HLS and DASH, and playback tokens."""

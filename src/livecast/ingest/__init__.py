@@ -1,0 +1,1 @@
+"""Ingest: protocol servers that turn publishers' connections into live Streams."""

@@ -1,0 +1,1 @@
+"""Packaging: live media units into CMAF parts and segments for LL-HLS and DASH."""

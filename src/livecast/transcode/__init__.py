@@ -1,0 +1,1 @@
+"""Transcoding: an ABR ladder made by one supervised ffmpeg per stream, admitted by a budget."""

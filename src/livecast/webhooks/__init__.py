@@ -1,0 +1,1 @@
+"""Outbound webhooks: registration, signing, the SSRF guard and the delivery worker."""

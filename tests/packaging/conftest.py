@@ -1,0 +1,153 @@
+"""A live stream fed with real encoder output, and the HTTP app serving its HLS."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import imageio_ffmpeg
+import pytest
+
+from livecast.api.app import create_app
+from livecast.context import AppContext
+from livecast.ingest.live import LiveStream, LiveStreams
+from livecast.packaging.packager import StreamPackager
+from tests.flv_file import FlvTag, read_tags
+from tests.helpers import user_headers
+
+Tag = FlvTag
+
+
+@pytest.fixture(scope="session")
+def source_tags(tmp_path_factory: pytest.TempPathFactory) -> list[Tag]:
+    """16 s of 320x240 25 fps H.264 (B-frames, 1 s GOP) and AAC, as FLV tags."""
+    path = tmp_path_factory.mktemp("src") / "src.flv"
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "16",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-bf",
+            "2",
+            "-g",
+            "25",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-f",
+            "flv",
+            str(path),
+        ],
+        check=True,
+    )
+    return read_tags(path)
+
+
+class Conn:
+    """A stand-in publisher connection."""
+
+    def __init__(self) -> None:
+        self.peer = "127.0.0.1:1"
+        self.closed: str | None = None
+
+    def close(self, reason: str) -> None:
+        self.closed = reason
+
+
+@dataclass
+class Node:
+    ctx: AppContext
+    live: LiveStreams
+    http: httpx.AsyncClient
+    app: Any
+    headers: dict[str, str]
+
+    async def create_stream(self, **fields: Any) -> dict[str, Any]:
+        response = await self.http.post(
+            "/api/v1/streams", json={"title": "hls", **fields}, headers=self.headers
+        )
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    async def publish(self, key: str) -> tuple[LiveStream, Conn]:
+        conn = Conn()
+        stream = await self.live.begin_publish(key, "127.0.0.1", conn)
+        return stream, conn
+
+    def packager(self, stream: LiveStream) -> StreamPackager:
+        packager = self.live.packagers.get(stream.id)
+        assert packager is not None
+        return packager
+
+
+def feed(stream: LiveStream, tags: list[Tag], offset_ms: int = 0) -> None:
+    for kind, timestamp, body in tags:
+        stream.add(kind, timestamp + offset_ms, body)  # type: ignore[arg-type]
+
+
+def until_ms(tags: list[Tag], end_ms: int) -> list[Tag]:
+    return [tag for tag in tags if tag[1] < end_ms]
+
+
+async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
+    """Let the packager task run until ``condition()`` holds, failing after ``seconds``."""
+    async with asyncio.timeout(seconds):
+        while not condition():  # noqa: ASYNC110 - the state belongs to another task
+            await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+async def node(ctx: AppContext) -> AsyncIterator[Node]:
+    ctx.settings.stream_key_attempts_per_minute = 1000
+    live = LiveStreams(ctx)
+    app = create_app(ctx, live)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        headers = await user_headers(http, "streamer")
+        yield Node(ctx, live, http, app, headers)
+    await app.state.realtime.close()  # create_app made it; its tasks use the database
+    await live.close()
+
+
+def lines(text: str, prefix: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(prefix)]
+
+
+def attributes(line: str) -> dict[str, str]:
+    """The attribute list of an HLS tag line, with quotes removed."""
+    body = line.partition(":")[2]
+    out: dict[str, str] = {}
+    key, value, quoted, current = "", "", False, []
+    for ch in body + ",":
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            key, _, value = "".join(current).partition("=")
+            out[key] = value.strip('"')
+            current = []
+        else:
+            current.append(ch)
+    return out

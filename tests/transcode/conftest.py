@@ -1,0 +1,70 @@
+"""A node with transcoding on, fed in real time with an 854x480 source."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import imageio_ffmpeg
+import pytest
+
+from livecast.api.app import create_app
+from livecast.context import AppContext
+from livecast.ingest.live import LiveStream, LiveStreams
+from tests.flv_file import read_tags
+from tests.helpers import user_headers
+from tests.packaging.conftest import Node, Tag, node, source_tags  # noqa: F401 - fixtures
+
+
+@pytest.fixture(scope="session")
+def sd_tags(tmp_path_factory: pytest.TempPathFactory) -> list[Tag]:
+    """12 s of 854x480 25 fps H.264 (B-frames, 2 s GOP) and AAC, as FLV tags."""
+    path = tmp_path_factory.mktemp("sd") / "sd.flv"
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            *("-hide_banner", "-loglevel", "error"),
+            *("-f", "lavfi", "-i", "testsrc2=size=854x480:rate=25"),
+            *("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"),
+            *("-t", "12", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "50"),
+            *("-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", str(path)),
+        ],
+        check=True,
+    )
+    return read_tags(path)
+
+
+@pytest.fixture
+async def ladder_node(ctx: AppContext) -> AsyncIterator[Node]:
+    ctx.settings.stream_key_attempts_per_minute = 1000
+    ctx.settings.transcode_enabled = True
+    ctx.settings.transcode_max_rungs = 2
+    ctx.settings.transcode_stall_seconds = 3
+    ctx.settings.thumbnail_interval_seconds = 1
+    live = LiveStreams(ctx)
+    app = create_app(ctx, live)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        headers = await user_headers(http, "streamer")
+        yield Node(ctx, live, http, app, headers)
+    await app.state.realtime.close()  # create_app made it; its tasks use the database
+    await live.close()
+
+
+async def feed_live(stream: LiveStream, tags: list[Tag], speed: float = 2.0) -> None:
+    """Feed ``tags`` at ``speed`` times real time, as a publisher would."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for kind, timestamp, body in tags:
+        delay = start + timestamp / 1000 / speed - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        stream.add(kind, timestamp, body)
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

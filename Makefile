@@ -8,7 +8,9 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # PostgreSQL used by the database tests when reachable; unset it to run SQLite only.
 export LIVECAST_TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-HLS_JS := src/livecast/web/static/vendor/hls.min.js
+VENDOR := src/livecast/web/static/vendor
+# One stamp for every front-end file copied from web/node_modules, rebuilt when the pins change.
+VENDOR_STAMP := $(VENDOR)/.installed
 
 .PHONY: run test lint typecheck unit fuzz-api e2e install clean
 
@@ -19,13 +21,17 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# hls.js for the watch page comes from the npm registry, pinned by web/package-lock.json.
-$(HLS_JS): web/package.json web/package-lock.json
+# The watch page's players come from the npm registry, pinned by web/package-lock.json:
+# hls.js (the default) and dash.js (?player=dash).
+$(VENDOR_STAMP): web/package.json web/package-lock.json
 	@command -v npm >/dev/null || { echo "npm (Node.js) is needed to build the watch page"; exit 1; }
 	cd web && npm ci --no-audit --no-fund --loglevel=error
-	mkdir -p $(dir $@) && cp web/node_modules/hls.js/dist/hls.min.js $@
+	mkdir -p $(VENDOR)
+	cp web/node_modules/hls.js/dist/hls.min.js $(VENDOR)/hls.min.js
+	cp web/node_modules/dashjs/dist/modern/umd/dash.all.min.js $(VENDOR)/dash.all.min.js
+	@touch $@
 
-install: $(STAMP) $(HLS_JS)
+install: $(STAMP) $(VENDOR_STAMP)
 
 run: install
 	$(BIN)/livecast serve

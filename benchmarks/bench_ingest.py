@@ -31,11 +31,11 @@ from benchmarks.harness import (
     FFMPEG,
     FPS,
     cpu_seconds,
-    free_port,
     livecast_server,
     publish_file,
     rss_mb,
 )
+from livecast.testing import free_port
 
 STEPS = [int(n) for n in os.environ.get("STEPS", "25,50,100,150,200,250").split(",")]
 WINDOW = float(os.environ.get("WINDOW", "15"))

@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.harness import Node, free_port, livecast_server, publish_file, rss_mb
+from benchmarks.harness import Node, livecast_server, publish_file, rss_mb
+from livecast.testing import free_port
 
 HELD = int(os.environ.get("HELD", "10000"))
 WRK_SECONDS = int(os.environ.get("WRK_SECONDS", "10"))

@@ -19,6 +19,7 @@ from fractions import Fraction
 from livecast.media.unit import Track, Unit
 from livecast.protocols.dash import (
     AdaptationSet,
+    Period,
     Presentation,
     Representation,
     SegmentTemplate,
@@ -137,7 +138,7 @@ def dynamic_mpd() -> Presentation:
         ),
     )
     return Presentation(
-        adaptation_sets=[video],
+        periods=[Period(id="0", start_s=0, adaptation_sets=[video])],
         availability_start_time=moment,
         publish_time=moment,
         utc_timing_url="https://example/time",

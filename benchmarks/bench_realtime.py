@@ -39,7 +39,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import cpu_seconds, free_port, livecast_server, rss_mb
+from benchmarks.harness import cpu_seconds, livecast_server, rss_mb
+from livecast.testing import free_port
 
 HERE = Path(__file__).resolve().parent
 NODE_DIR = HERE / "node"

@@ -8,7 +8,6 @@ Each figure is the median of N runs (default 5), on a fresh data dir (so migrati
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -17,6 +16,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from livecast.testing import free_port
 
 RUNS = int(os.environ.get("RUNS", "5"))
 BARE_APP = """
@@ -28,12 +29,6 @@ async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": b"ok"})
 uvicorn.run(app, host="127.0.0.1", port=int(__import__("sys").argv[1]), log_level="warning")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def time_until_healthy(argv: list[str], url: str, env: dict[str, str], cwd: str) -> float:

@@ -75,6 +75,7 @@ def settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         secret_key="test-signing-key-0123456789abcdef",  # type: ignore[arg-type]
         auth_rate_limit_per_minute=1000,
+        transcode_enabled=False,  # ladders run ffmpeg: only the transcode tests turn them on
     )
 
 

@@ -16,6 +16,7 @@ from collections.abc import Generator
 
 import uvicorn
 
+from livecast.analytics.engine import Analytics
 from livecast.api.app import create_app
 from livecast.context import build_context
 from livecast.ingest.live import LiveStreams
@@ -50,7 +51,8 @@ async def serve(settings: Settings, *, started: float | None = None) -> None:
     )
     ctx.metrics.registry.register(IngestCollector(live, rtmp))
     realtime = Hub(ctx)
-    app = create_app(ctx, live, realtime)
+    insights = Analytics(ctx, live, realtime)
+    app = create_app(ctx, live, realtime, insights)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -71,6 +73,7 @@ async def serve(settings: Settings, *, started: float | None = None) -> None:
             http = tasks.create_task(server.serve(), name="http")
             ingest = tasks.create_task(rtmp.serve(), name="rtmp")
             await live.recover()
+            insights.start()
             tasks.create_task(_announce(server, settings, started), name="announce")
             waiter = tasks.create_task(stop.wait(), name="signals")
             await asyncio.wait({http, ingest, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -79,6 +82,7 @@ async def serve(settings: Settings, *, started: float | None = None) -> None:
             ingest.cancel()
             waiter.cancel()
     finally:
+        await insights.close()
         await live.close()
         await realtime.close()
         await ctx.close()

@@ -95,7 +95,7 @@ class Settings(BaseSettings):
         "", description="The ffmpeg binary for transcoding; empty: the imageio-ffmpeg one."
     )
     transcode_enabled: bool = Field(
-        False, description="Transcode live streams into an ABR ladder when the budget allows."
+        True, description="Transcode live streams into an ABR ladder when the budget allows."
     )
     transcode_codec: Literal["h264", "hevc", "av1"] = Field(
         "h264", description="Video codec of the transcoded rungs."
@@ -147,6 +147,11 @@ class Settings(BaseSettings):
     ws_auth_timeout_seconds: float = Field(
         10, gt=0, description="Time a client has to authenticate on a non-public stream."
     )
+    chat_retention_days: float = Field(
+        0,
+        ge=0,
+        description="Days after a stream ends that its chat and room events are deleted; 0: never.",
+    )
     viewer_session_timeout_seconds: float = Field(
         30, gt=0, description="A viewer session with no heartbeat this long has ended."
     )
@@ -182,6 +187,51 @@ class Settings(BaseSettings):
     country_headers: str = Field(
         "CF-IPCountry,X-Country",
         description="Request headers giving a viewer's two-letter country, first found wins.",
+    )
+    analytics_snapshot_interval_seconds: float = Field(
+        10, ge=1, le=3600, description="How often each live stream's analytics snapshot is taken."
+    )
+    analytics_retention_days: int = Field(
+        30, ge=1, description="Snapshots older than this are rolled up into hourly rows."
+    )
+    analytics_rollup_interval_seconds: float = Field(
+        3600, ge=10, description="How often the rollup of old snapshots runs."
+    )
+    metrics_max_stream_labels: int = Field(
+        100, ge=1, le=10000, description="Most streams given their own label on per-stream gauges."
+    )
+    health_check_interval_seconds: float = Field(
+        2, gt=0, le=60, description="How often stream health conditions are evaluated."
+    )
+    health_hold_seconds: float = Field(
+        10, ge=0, description="How long a health condition must hold (and clear) before an event."
+    )
+    health_connection_lost_seconds: float = Field(
+        3, ge=0, description="Publisher absence that counts as a lost connection."
+    )
+    health_window_seconds: float = Field(
+        30, gt=0, description="Player heartbeats this recent decide latency and buffer health."
+    )
+    health_high_latency_ms: int = Field(
+        5000, ge=1, description="Player latency (p95) above which high_latency fires."
+    )
+    health_buffer_underflow_ratio: float = Field(
+        0.05, gt=0, le=1, description="Share of watch time spent rebuffering that fires."
+    )
+    health_frame_drop_ratio: float = Field(
+        0.02, gt=0, le=1, description="Share of frames dropped at ingest that fires frame_drop."
+    )
+    health_min_frame_rate_ratio: float = Field(
+        0.8, gt=0, le=1, description="Measured/declared frame rate below which frames drop."
+    )
+    health_bitrate_change_ratio: float = Field(
+        0.5, gt=0, description="Relative ingest bitrate change that fires bitrate_change."
+    )
+    health_player_errors_per_minute: float = Field(
+        10, gt=0, description="Player-reported errors per minute that fire an error event."
+    )
+    health_ingest_stall_seconds: float = Field(
+        5, gt=0, description="A connected publisher sending no video this long is an error."
     )
 
     @field_validator("log_level")

@@ -84,6 +84,21 @@ async def test_disabled_after_repeated_failures(
     assert not state["enabled"]
     assert state["disabled_at"]
 
+    # The owner fixes the receiver and turns the webhook back on; it delivers again.
+    hook_url = f"/api/v1/webhooks/{failing['id']}"
+    bob = await user_headers(client, "bob")
+    assert_problem(await client.patch(hook_url, json={"enabled": True}, headers=bob), 404)
+    assert_problem(await client.patch(hook_url, json={"enabled": 1}, headers=alice), 422)
+    enabled = await client.patch(hook_url, json={"enabled": True}, headers=alice)
+    assert enabled.status_code == 200, enabled.text
+    assert enabled.json() | {"enabled": True, "consecutive_failures": 0, "disabled_at": None} == (
+        enabled.json()
+    )
+    receiver.statuses = []
+    again = await _create(client, alice)
+    delivered = json.loads((await receiver.next()).body)
+    assert (delivered["type"], delivered["stream_id"]) == ("StreamCreated", again)
+
 
 @pytest.mark.parametrize(
     "address",

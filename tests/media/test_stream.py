@@ -288,3 +288,24 @@ def test_registry() -> None:
     assert again.closed
     assert len(registry) == 0
     registry.remove("abc")
+
+
+async def test_config_change_waits_for_a_new_config_and_ends_with_the_stream() -> None:
+    stream = Stream("s")
+    waiting = asyncio.create_task(stream.config_change())
+    await asyncio.sleep(0)
+    assert not waiting.done()  # nothing announced yet
+    stream.set_tracks([VIDEO])
+    first = await asyncio.wait_for(waiting, 1)
+    assert first.track("video") == VIDEO
+    again = asyncio.create_task(stream.config_change(first))
+    stream.write(video(0, keyframe=True))
+    await asyncio.sleep(0)
+    assert not again.done()  # units are not config changes
+    smaller = Track("video", "h264", "avc1.64001e", b"\x01\x64\x00\x1e", width=640, height=360)
+    stream.set_tracks([smaller])
+    assert (await asyncio.wait_for(again, 1)).track("video") == smaller
+    last = asyncio.create_task(stream.config_change(stream.config))
+    stream.close()
+    with pytest.raises(StreamClosed):
+        await asyncio.wait_for(last, 1)

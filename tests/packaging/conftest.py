@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,10 +23,8 @@ from tests.helpers import user_headers
 Tag = FlvTag
 
 
-@pytest.fixture(scope="session")
-def source_tags(tmp_path_factory: pytest.TempPathFactory) -> list[Tag]:
-    """16 s of 320x240 25 fps H.264 (B-frames, 1 s GOP) and AAC, as FLV tags."""
-    path = tmp_path_factory.mktemp("src") / "src.flv"
+def encode_tags(path: Path, size: str, seconds: int) -> list[Tag]:
+    """``seconds`` of ``size`` 25 fps H.264 (B-frames, 1 s GOP) and AAC, as FLV tags."""
     subprocess.run(
         [
             imageio_ffmpeg.get_ffmpeg_exe(),
@@ -35,13 +34,13 @@ def source_tags(tmp_path_factory: pytest.TempPathFactory) -> list[Tag]:
             "-f",
             "lavfi",
             "-i",
-            "testsrc=size=320x240:rate=25",
+            f"testsrc=size={size}:rate=25",
             "-f",
             "lavfi",
             "-i",
             "sine=frequency=440:sample_rate=48000",
             "-t",
-            "16",
+            str(seconds),
             "-c:v",
             "libx264",
             "-preset",
@@ -63,6 +62,18 @@ def source_tags(tmp_path_factory: pytest.TempPathFactory) -> list[Tag]:
         check=True,
     )
     return read_tags(path)
+
+
+@pytest.fixture(scope="session")
+def source_tags(tmp_path_factory: pytest.TempPathFactory) -> list[Tag]:
+    """16 s of 320x240 H.264 and AAC, as FLV tags."""
+    return encode_tags(tmp_path_factory.mktemp("src") / "src.flv", "320x240", 16)
+
+
+@pytest.fixture(scope="session")
+def small_tags(tmp_path_factory: pytest.TempPathFactory) -> list[Tag]:
+    """14 s of the same at 160x120: another SPS, for codec configuration changes."""
+    return encode_tags(tmp_path_factory.mktemp("small") / "small.flv", "160x120", 14)
 
 
 class Conn:

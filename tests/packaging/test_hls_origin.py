@@ -353,3 +353,22 @@ async def test_dash_manifest_matches_the_segments(node: Node, source_tags: list[
                 number += 1
     clock = await node.http.get("/dash/time")
     assert clock.text.endswith("Z")
+
+
+async def test_dash_manifest_waits_for_a_complete_segment(
+    node: Node, source_tags: list[Tag]
+) -> None:
+    # dash.js never recovers from an MPD whose SegmentTimeline is empty.
+    created = await node.create_stream()
+    stream, _ = await node.publish(created["stream_key"])
+    feed(stream, until_ms(source_tags, 1000))
+    packager = node.packager(stream)
+    request = asyncio.create_task(node.http.get(f"/dash/{created['id']}/manifest.mpd"))
+    await until(
+        lambda: len(packager.renditions) == 2 and packager.renditions["source"].version > 20
+    )
+    assert not request.done()  # held: media arrived, but no segment is complete yet
+    feed(stream, [t for t in source_tags if 1000 <= t[1] < 3000])
+    response = await asyncio.wait_for(request, 5)
+    assert response.status_code == 200
+    assert response.text.count("<S ") >= 2  # one per AdaptationSet at least

@@ -283,3 +283,10 @@ def test_arbitrary_bytes_raise_only_protocol_error(data: bytes, length_size: int
         SequenceParameterSet.parse(b"\x67\x64" + data)
     with contextlib.suppress(ProtocolError):
         split_avcc(data, length_size)
+
+
+def test_in_band_parameter_sets_are_avcc_nal_units() -> None:
+    record = AVCDecoderConfigurationRecord.parse(HIGH_318X238)
+    nal_units = [bytes(n) for n in split_avcc(record.in_band_parameter_sets(), 4)]
+    assert nal_units == [*record.sps, *record.pps]
+    assert [n[0] & 0x1F for n in nal_units] == [7, 8]  # SPS, PPS

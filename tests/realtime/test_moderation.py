@@ -6,8 +6,9 @@ from typing import Any
 
 import httpx
 
+from livecast.events.catalog import DomainEvent, ModerationAction
 from tests.helpers import assert_problem
-from tests.realtime.conftest import Person
+from tests.realtime.conftest import Person, eventually
 from tests.realtime.wsclient import WsClient
 
 API = "/api/v1/streams"
@@ -24,7 +25,12 @@ async def mod(ws: WsClient, cid: str, **command: Any) -> dict[str, Any]:
 
 
 async def test_moderators_delete_pin_and_clear_and_the_audit_log_says_so(
-    person: Any, stream: Any, connect: Any, client: httpx.AsyncClient, clock: Any
+    person: Any,
+    stream: Any,
+    connect: Any,
+    client: httpx.AsyncClient,
+    clock: Any,
+    bus_events: list[DomainEvent],
 ) -> None:
     alice: Person = await person("alice")
     bob: Person = await person("bob", role="viewer")
@@ -103,6 +109,14 @@ async def test_moderators_delete_pin_and_clear_and_the_audit_log_says_so(
     ]
     assert audit.json()[6]["details"] == {"text": "first"}
     assert audit.json()[6]["target"] == "carol"
+    # Each action is also a ModerationAction event (stored, and sent to webhooks).
+    ids = {"alice": alice.id, "bob": bob.id}
+    taken = [
+        (e.action, e.user_id, e.automatic) for e in bus_events if isinstance(e, ModerationAction)
+    ]
+    assert taken == [(action, ids[actor], False) for action, actor in reversed(actions)]
+    deletion = next(e for e in bus_events if isinstance(e, ModerationAction))
+    assert deletion.stream_id == room.id
     assert_problem(await client.get(f"{url}/moderation/log", headers=carol.headers), 403)
     assert_problem(await client.get(f"{url}/moderation/log"), 401)
 
@@ -260,7 +274,12 @@ async def test_chat_modes(
 
 
 async def test_spam_is_dropped_or_held_for_review(
-    person: Any, stream: Any, connect: Any, client: httpx.AsyncClient, clock: Any
+    person: Any,
+    stream: Any,
+    connect: Any,
+    client: httpx.AsyncClient,
+    clock: Any,
+    bus_events: list[DomainEvent],
 ) -> None:
     alice: Person = await person("alice")
     carol: Person = await person("carol", role="viewer")
@@ -279,6 +298,15 @@ async def test_spam_is_dropped_or_held_for_review(
         clock.advance(3)
         links = await say(c, "links", "a.com b.com c.com d.com")
         assert links["reason"] == "held_for_review"
+
+        def holds() -> list[ModerationAction]:
+            return [e for e in bus_events if isinstance(e, ModerationAction)]
+
+        await eventually(lambda: len(holds()) == 2, what="two automatic holds announced")
+        assert [(e.action, e.automatic, e.user_id, e.target_user_id) for e in holds()] == [
+            ("hold", True, alice.id, carol.id),
+            ("hold", True, alice.id, carol.id),
+        ]
         queue = (await client.get(url, headers=alice.headers)).json()
         assert [(h["reason"], h["user"]["name"]) for h in queue] == [
             ("caps", "carol"),

@@ -25,8 +25,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from livecast.testing import free_port
 from tests.conftest import PG_ENV, _postgres_unavailable
-from tests.e2e.conftest import free_port
 from tests.realtime.conftest import drop_prefix, redis_unavailable, redis_url
 
 pytestmark = pytest.mark.e2e

@@ -13,28 +13,53 @@ import pytest
 
 from livecast.api.app import create_app
 from livecast.context import AppContext
+from livecast.events.catalog import DomainEvent, TranscodeStateChanged
 from livecast.ingest.live import LiveStream, LiveStreams
 from tests.flv_file import read_tags
 from tests.helpers import user_headers
 from tests.packaging.conftest import Node, Tag, node, source_tags  # noqa: F401 - fixtures
 
 
-@pytest.fixture(scope="session")
-def sd_tags(tmp_path_factory: pytest.TempPathFactory) -> list[Tag]:
-    """12 s of 854x480 25 fps H.264 (B-frames, 2 s GOP) and AAC, as FLV tags."""
-    path = tmp_path_factory.mktemp("sd") / "sd.flv"
+def encode_tags(path: Path, size: str, seconds: int) -> list[Tag]:
+    """``seconds`` of ``size`` 25 fps H.264 (B-frames, 2 s GOP) and AAC, as FLV tags."""
     subprocess.run(
         [
             imageio_ffmpeg.get_ffmpeg_exe(),
             *("-hide_banner", "-loglevel", "error"),
-            *("-f", "lavfi", "-i", "testsrc2=size=854x480:rate=25"),
+            *("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25"),
             *("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"),
-            *("-t", "12", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "50"),
-            *("-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", str(path)),
+            *("-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2"),
+            *("-g", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac"),
+            *("-f", "flv", str(path)),
         ],
         check=True,
     )
     return read_tags(path)
+
+
+@pytest.fixture(scope="session")
+def sd_tags(tmp_path_factory: pytest.TempPathFactory) -> list[Tag]:
+    """12 s of 854x480."""
+    return encode_tags(tmp_path_factory.mktemp("sd") / "sd.flv", "854x480", 12)
+
+
+@pytest.fixture(scope="session")
+def small_tags(tmp_path_factory: pytest.TempPathFactory) -> list[Tag]:
+    """6 s of 640x360."""
+    return encode_tags(tmp_path_factory.mktemp("small") / "small.flv", "640x360", 6)
+
+
+@pytest.fixture
+def ladder_events(ctx: AppContext) -> list[TranscodeStateChanged]:
+    """The TranscodeStateChanged events published on the node's bus, in order."""
+    seen: list[TranscodeStateChanged] = []
+
+    async def record(event: DomainEvent) -> None:
+        if isinstance(event, TranscodeStateChanged):
+            seen.append(event)
+
+    ctx.bus.subscribe(record)
+    return seen
 
 
 @pytest.fixture

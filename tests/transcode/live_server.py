@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from tests.e2e.conftest import FFMPEG, Server, free_port
+from livecast.testing import serve
+from tests.e2e.conftest import FFMPEG, Server
 
 
 def encode_source(path: Path, size: str, seconds: int, kbps: int) -> Path:
@@ -35,34 +31,8 @@ def encode_source(path: Path, size: str, seconds: int, kbps: int) -> Path:
 @contextmanager
 def ladder_server(tmp_path: Path, **env: str) -> Iterator[Server]:
     """`livecast serve` with ``LIVECAST_TRANSCODE_ENABLED=true``, ``env`` and the defaults."""
-    http_port, rtmp_port = free_port(), free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("LIVECAST_")}
-    environ |= {"LIVECAST_LOG_LEVEL": "WARNING", "LIVECAST_TRANSCODE_ENABLED": "true", **env}
-    argv = [sys.executable, "-m", "livecast", "serve", "--http-port", str(http_port)]
-    argv += ["--rtmp-port", str(rtmp_port), "--data-dir", str(tmp_path / "data")]
-    process = subprocess.Popen(argv, cwd=tmp_path, env=environ, stderr=subprocess.DEVNULL)
-    http = httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=30)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if http.get("/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, "the server exited"
-            assert time.monotonic() < deadline, "the server did not start in 30 s"
-            time.sleep(0.05)
-        user = {"username": "ladder", "email": "ladder@example.com", "password": "e2e password"}
-        http.post("/api/v1/auth/register", json=user).raise_for_status()
-        login = http.post("/api/v1/auth/login", json={k: user[k] for k in ("username", "password")})
-        http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-        rtmp = f"rtmp://127.0.0.1:{rtmp_port}/live"
-        yield Server(f"http://127.0.0.1:{http_port}", rtmp, process, http)
-    finally:
-        http.close()
-        process.terminate()
-        process.wait(15)
+    with serve(tmp_path, {"LIVECAST_TRANSCODE_ENABLED": "true", **env}, username="ladder") as node:
+        yield node
 
 
 def publish_copy(source: Path, url: str) -> subprocess.Popen[bytes]:

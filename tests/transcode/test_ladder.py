@@ -87,3 +87,18 @@ def test_an_absent_encoder_is_a_clear_error() -> None:
         choose_encoder("av1", None, False, present)
     with pytest.raises(EncoderUnavailable, match="does not produce h264"):
         choose_encoder("h264", "libx265", False, present)
+
+
+def test_a_gpu_encoder_that_cannot_run_here_is_passed_over_or_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    present = parse_encoders(LISTING)
+
+    def no_gpu(name: str) -> str | None:
+        return "Cannot load libcuda.so.1" if name.endswith("_nvenc") else None
+
+    assert choose_encoder("h264", None, True, present, no_gpu) == "libx264"
+    assert "h264_nvenc: Cannot load libcuda.so.1" in caplog.text
+    with pytest.raises(EncoderUnavailable, match="cannot run on this machine: Cannot load"):
+        choose_encoder("h264", "h264_nvenc", False, present, no_gpu)
+    assert choose_encoder("h264", "libx264", False, present, no_gpu) == "libx264"

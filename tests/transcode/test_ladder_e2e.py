@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import pytest
 
+from livecast.events.catalog import TranscodeStateChanged
 from livecast.packaging.packager import SOURCE
 from tests.packaging.conftest import Node, Tag, attributes, lines, until
 from tests.transcode.conftest import feed_live, write
@@ -79,7 +80,7 @@ async def test_ladder_rungs_are_listed_aligned_and_sized(
 
 
 async def test_killing_ffmpeg_restarts_it_and_the_source_keeps_going(
-    ladder_node: Node, sd_tags: list[Tag]
+    ladder_node: Node, sd_tags: list[Tag], ladder_events: list[TranscodeStateChanged]
 ) -> None:
     created = await ladder_node.create_stream()
     stream, _ = await ladder_node.publish(created["stream_key"])
@@ -102,10 +103,17 @@ async def test_killing_ffmpeg_restarts_it_and_the_source_keeps_going(
     assert packager.renditions[SOURCE].next_msn > source_before  # the source never stopped
     assert job.supervisor.state == "running"
     assert any(s.discontinuity for s in rung.segments)
+    states = [(e.state, e.severity) for e in ladder_events]
+    assert states[:3] == [
+        ("transcoding", "info"),
+        ("restarting", "warning"),
+        ("transcoding", "info"),
+    ]
+    assert "-9" in ladder_events[1].reason  # the exit status of the killed encoder
 
 
 async def test_over_budget_stream_is_passthrough_until_budget_frees(
-    ladder_node: Node, sd_tags: list[Tag]
+    ladder_node: Node, sd_tags: list[Tag], ladder_events: list[TranscodeStateChanged]
 ) -> None:
     transcoders = ladder_node.live.transcoders
     assert transcoders is not None
@@ -127,9 +135,52 @@ async def test_over_budget_stream_is_passthrough_until_budget_frees(
     assert health["state"] == "over_budget"
     metrics = (await ladder_node.http.get("/metrics")).text
     assert "livecast_transcode_waiting 1.0" in metrics
+    await until(lambda: any(e.stream_id == second.id for e in ladder_events))
+    refused = next(e for e in ladder_events if e.stream_id == second.id)
+    assert (refused.state, refused.severity) == ("over_budget", "warning")
+    assert refused.rungs == ("480p", "360p")
+    assert refused.reason == job.reason
+    stored = await ladder_node.http.get(
+        f"/api/v1/streams/{second_created['id']}/events",
+        params={"type": "TranscodeStateChanged"},
+        headers=ladder_node.headers,
+    )
+    assert [e["data"]["state"] for e in stored.json()["items"]] == ["over_budget"]
     ended = await ladder_node.http.post(
         f"/api/v1/streams/{first_created['id']}/end", headers=ladder_node.headers
     )
     assert ended.status_code == 200, ended.text
     await until(lambda: job.state == "transcoding")
     assert transcoders.budget.holders == 1
+
+
+async def test_a_smaller_source_after_a_reconnect_gets_its_rungs_chosen_again(
+    ladder_node: Node,
+    sd_tags: list[Tag],
+    small_tags: list[Tag],
+    ladder_events: list[TranscodeStateChanged],
+) -> None:
+    transcoders = ladder_node.live.transcoders
+    assert transcoders is not None
+    created = await ladder_node.create_stream(quality="1080p")
+    sid = created["id"]
+    stream, conn = await ladder_node.publish(created["stream_key"])
+    await feed_live(stream, [tag for tag in sd_tags if tag[1] < 4000])
+    packager = ladder_node.packager(stream)
+    await until(lambda: "480p" in packager.renditions, 20)
+    ladder_node.live.end_publish(stream, conn)  # the publisher comes back at 640x360
+    stream, conn = await ladder_node.publish(created["stream_key"])
+    await feed_live(stream, small_tags)
+    job = transcoders.get(sid)
+    assert job is not None
+    await until(lambda: [r.name for r in job.rungs] == ["360p", "240p"], 20)
+    await until(lambda: "240p" in packager.renditions, 20)
+    assert "480p" not in packager.renditions
+    master = (await ladder_node.http.get(f"/hls/{sid}/master.m3u8")).text
+    assert "480p/index.m3u8" not in master
+    assert "240p/index.m3u8" in master
+    assert (await ladder_node.http.get(f"/hls/{sid}/480p/index.m3u8")).status_code == 404
+    ladders = [e.rungs for e in ladder_events if e.state == "transcoding"]
+    assert ladders[:2] == [("480p", "360p"), ("360p", "240p")]
+    assert transcoders.budget.holders == 1
+    assert transcoders.budget.load == job.cost

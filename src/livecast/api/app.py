@@ -6,8 +6,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 import livecast
+from livecast.analytics.engine import Analytics
 from livecast.api.problems import install_problem_handlers
 from livecast.api.routers import (
+    analytics,
     auth,
     chat,
     events,
@@ -41,12 +43,15 @@ Authenticate with `Authorization: Bearer <token>`, using an access token from
 
 
 def create_app(
-    ctx: AppContext, live: LiveStreams | None = None, realtime: Hub | None = None
+    ctx: AppContext,
+    live: LiveStreams | None = None,
+    realtime: Hub | None = None,
+    insights: Analytics | None = None,
 ) -> FastAPI:
     """The HTTP application for one running livecast; ``ctx`` holds its components.
 
     ``live`` is the node's live streams, shared with the ingest servers; ``realtime`` its
-    chat rooms and viewer tracking.
+    chat rooms and viewer tracking; ``insights`` its analytics worker (not started here).
     """
     app = FastAPI(
         title="livecast",
@@ -59,10 +64,12 @@ def create_app(
     app.state.ctx = ctx
     app.state.live = live or LiveStreams(ctx)
     app.state.realtime = realtime or Hub(ctx)
+    app.state.analytics = insights or Analytics(ctx, app.state.live, app.state.realtime)
     for module in (auth, users, tokens, streams, chat, moderation, viewers, room_socket, health):
         app.include_router(module.router)
     app.include_router(transcode.router)
     app.include_router(events.router)
+    app.include_router(analytics.router)
     app.include_router(webhooks.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")

@@ -131,6 +131,12 @@ class _Beat(_Strict):
     quality_changes: Annotated[int, Field(ge=0, le=10_000)] = Field(
         0, description="Rendition switches since the previous heartbeat."
     )
+    errors: Annotated[int, Field(ge=0, le=10_000)] = Field(
+        0, description="Playback errors since the previous heartbeat."
+    )
+    latency_ms: Annotated[int, Field(ge=0, le=3_600_000)] | None = Field(
+        None, description="How far behind the live edge the player is now, in milliseconds."
+    )
 
 
 class HeartbeatRequest(_Beat):

@@ -21,6 +21,7 @@ from livecast.domain.stream_lifecycle import StreamStatus
 from livecast.services.roles import Role
 
 Visibility = Literal["public", "followers", "private"]
+VideoCodec = Literal["h264", "hevc", "av1"]
 Quality = Literal["144p", "240p", "360p", "480p", "720p", "1080p", "1440p", "2160p"]
 
 _CONTROL = {chr(c) for c in range(32)} - {"\n", "\t"} | {chr(127)}
@@ -176,6 +177,11 @@ class StreamCreate(StrictModel):
     tags: Tags = Field(default_factory=list)
     visibility: Visibility = "public"
     quality: Quality = "1080p"
+    video_codec: VideoCodec | None = Field(
+        None,
+        description="Codec of the transcoded rungs: h264, hevc or av1; null: the node's default. "
+        "A codec this node cannot encode is refused here.",
+    )
     record: StrictBool = False
     dvr_window: DvrWindow = Field(
         7200, description="Seconds viewers can seek back; the playlist keeps this window."
@@ -221,6 +227,7 @@ class StreamUpdate(StrictModel):
     tags: Tags | None = None
     visibility: Visibility | None = None
     quality: Quality | None = None
+    video_codec: VideoCodec | None = None
     record: StrictBool | None = None
     dvr_window: DvrWindow | None = None
     low_latency: StrictBool | None = None
@@ -248,6 +255,7 @@ class StreamOut(BaseModel):
     visibility: Visibility
     status: StreamStatus
     quality: Quality
+    video_codec: VideoCodec | None = Field(description="null: the node's default codec.")
     record: bool
     dvr_window: int
     low_latency: bool

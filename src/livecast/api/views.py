@@ -38,6 +38,7 @@ def stream_fields(stream: Stream, settings: Settings) -> dict[str, object]:
         "visibility": stream.visibility,
         "status": stream.status,
         "quality": stream.quality,
+        "video_codec": stream.video_codec,
         "record": stream.record,
         "dvr_window": stream.dvr_window,
         "low_latency": stream.low_latency,

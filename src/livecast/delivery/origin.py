@@ -94,9 +94,7 @@ class HlsOrigin:
         request = _Request(scope, send, path, query, f"?token={token}" if token else "")
         scope["livecast.route"] = _route_label(match)
         if match.re is _DASH_ROUTE:
-            manifest = render_manifest(packager, request.suffix, DASH_TIME_PATH)
-            headers = [(b"content-type", MPD), (b"cache-control", NO_CACHE)]
-            await respond(send, 200, manifest, headers, head=request.head)
+            await self._manifest(request, packager)
             return
         if match["master"]:
             await self._master(request, packager)
@@ -116,12 +114,16 @@ class HlsOrigin:
     # -- playlists ------------------------------------------------------------------------
 
     async def _master(self, request: _Request, packager: StreamPackager) -> None:
-        try:
-            await asyncio.wait_for(packager.ready.wait(), MASTER_WAIT_SECONDS)
-        except TimeoutError:
-            await request.problem(404, "Not found", "The stream has no media yet; retry shortly.")
-            return
-        await request.playlist(render_master(packager, request.suffix), NO_CACHE)
+        if await _ready(request, packager):
+            await request.playlist(render_master(packager, request.suffix), NO_CACHE)
+
+    async def _manifest(self, request: _Request, packager: StreamPackager) -> None:
+        # An MPD with an empty SegmentTimeline leaves dash.js waiting forever: like the master
+        # playlist, it waits for a complete segment in every rendition.
+        if await _ready(request, packager):
+            manifest = render_manifest(packager, request.suffix, DASH_TIME_PATH)
+            headers = [(b"content-type", MPD), (b"cache-control", NO_CACHE)]
+            await respond(request.send, 200, manifest, headers, head=request.head)
 
     async def _media_playlist(
         self, request: _Request, packager: StreamPackager, rendition: Rendition
@@ -162,11 +164,11 @@ class HlsOrigin:
     async def _init(
         self, request: _Request, packager: StreamPackager, rendition: Rendition, version: int
     ) -> None:
-        data = rendition.inits.get(version)
-        if data is None:
+        init = rendition.inits.get(version)
+        if init is None:
             await request.problem(404, "Not found", "No such init segment.")
             return
-        await request.media(data, packager)
+        await request.media(init.data, packager)
 
     async def _segment(
         self, request: _Request, packager: StreamPackager, rendition: Rendition, msn: int
@@ -202,6 +204,16 @@ class HlsOrigin:
             await request.media(b"".join(part.chunks), packager)
         else:
             await request.stream_part(rendition, segment, part)
+
+
+async def _ready(request: _Request, packager: StreamPackager) -> bool:
+    """Wait until every rendition has a complete segment; answer 404 if that takes too long."""
+    try:
+        await asyncio.wait_for(packager.ready.wait(), MASTER_WAIT_SECONDS)
+    except TimeoutError:
+        await request.problem(404, "Not found", "The stream has no media yet; retry shortly.")
+        return False
+    return True
 
 
 def _find_part(rendition: Rendition, msn: int, index: int) -> tuple[LiveSegment, LivePart] | None:

@@ -102,19 +102,25 @@ class CommentPosted(DomainEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModerationAction(DomainEvent):
-    """A moderator (``user_id``) or automod acted in a stream's chat: ban, timeout, delete…"""
+    """A moderator (``user_id``) or automod acted in a stream's chat: ban, timeout, delete…
+
+    ``automatic`` marks automatic moderation (a comment held for review); ``user_id`` is then
+    the channel's owner.
+    """
 
     action: str
     target_user_id: uuid.UUID | None = None
     target_seq: int | None = None
-
-
-TranscodeState = Literal["starting", "running", "restarting", "stopped", "failed"]
+    automatic: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TranscodeStateChanged(DomainEvent):
-    """A stream's ABR ladder changed state; ``rungs`` names the renditions it produces."""
+    """A stream's ABR ladder changed state; ``rungs`` names the renditions it produces.
+
+    ``state`` is one of waiting_for_source, over_budget, transcoding, restarting, passthrough
+    or stopped; ``reason`` says why in a sentence (for a restart, with ffmpeg's last words).
+    """
 
     state: str
     rungs: tuple[str, ...] = ()
@@ -122,7 +128,7 @@ class TranscodeStateChanged(DomainEvent):
 
     @property
     def severity(self) -> Severity:
-        return {"failed": "error", "restarting": "warning"}.get(self.state, "info")  # type: ignore[return-value]
+        return "warning" if self.state in ("over_budget", "restarting") else "info"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,3 +145,23 @@ class WebhookDisabled(DomainEvent):
     @property
     def severity(self) -> Severity:
         return "warning"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamHealth(DomainEvent):
+    """A stream health condition fired (see docs/events.md): ``kind`` is quality_changed,
+    buffer_underflow, connection_lost, connection_restored, high_latency, frame_drop,
+    bitrate_change or error (stream_started and stream_ended are :class:`StreamStarted` and
+    :class:`StreamEnded`); ``level`` is its severity. ``value`` and ``threshold`` are the
+    measurement and the limit it crossed, where there is one.
+    """
+
+    kind: str
+    level: str = "info"
+    detail: str = ""
+    value: float | None = None
+    threshold: float | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return self.level if self.level in SEVERITIES else "info"

@@ -20,15 +20,20 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qs
 
 from livecast.context import AppContext
 from livecast.domain.stream_lifecycle import StreamStatus
-from livecast.errors import AuthenticationError, LivecastError, RateLimited
-from livecast.events.catalog import DomainEvent, StreamEnded, StreamUpdated
+from livecast.errors import AuthenticationError, BadRequest, LivecastError, RateLimited
+from livecast.events.catalog import (
+    DomainEvent,
+    StreamEnded,
+    StreamUpdated,
+    TranscodeStateChanged,
+)
 from livecast.ingest.flv_units import FlvDepacketizer
 from livecast.ingest.stats import IngestStats, describe_track
 from livecast.media.stream import Stream, StreamRegistry
@@ -39,7 +44,8 @@ from livecast.packaging.registry import Packagers
 from livecast.security.ratelimit import RateLimiter
 from livecast.storage.models import Stream as StreamRecord
 from livecast.transcode.config import transcode_config
-from livecast.transcode.manager import Transcoders
+from livecast.transcode.encoders import EncoderUnavailable
+from livecast.transcode.manager import JobState, LadderObserver, Transcoders
 from livecast.transcode.metrics import TranscodeCollector
 from livecast.transcode.thumbnails import Thumbnails
 
@@ -155,16 +161,15 @@ class LiveStreams:
                 part_target_ms=settings.hls_part_target_ms,
                 segment_target_ms=settings.hls_segment_target_ms,
                 memory_segments=settings.hls_memory_segments,
+                part_observer=ctx.metrics.part_publish_latency.observe,
             ),
             spill_root=settings.data_dir / "hls",
             retention_seconds=settings.hls_retention_seconds,
         )
-        # Ladders are opt-in; an absent encoder fails here, at startup, with its name.
+        # An absent encoder fails here, at startup, with its name.
         self.transcoders: Transcoders | None = None
         if settings.transcode_enabled:
-            self.transcoders = Transcoders(
-                transcode_config(settings), self.registry, self._add_rendition
-            )
+            self.transcoders = Transcoders(transcode_config(settings), self.registry)
             # Another LiveStreams of the same context (tests make several) registered it.
             with contextlib.suppress(ValueError):
                 ctx.metrics.registry.register(TranscodeCollector(self.transcoders))
@@ -242,7 +247,13 @@ class LiveStreams:
                 )
             self.thumbnails.start(str(record.id), live.media)
             if self.transcoders is not None:
-                job = self.transcoders.start(str(record.id), live.media, record.quality)
+                job = self.transcoders.start(
+                    str(record.id),
+                    live.media,
+                    record.quality,
+                    _LadderEvents(self, live),
+                    record.video_codec,
+                )
                 live.transcode = job.status
         else:
             live.normalizer.new_session()
@@ -330,15 +341,24 @@ class LiveStreams:
         self.registry.remove(str(stream_id))
         self.thumbnails.stop(str(stream_id))
         if self.transcoders is not None:
-            task = asyncio.get_running_loop().create_task(self.transcoders.stop(str(stream_id)))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._spawn(self.transcoders.stop(str(stream_id)))
         log.info("stream torn down", extra={"stream_id": str(stream_id), "reason": reason})
 
-    def _add_rendition(self, stream_id: str, rung: str, media: Stream) -> None:
-        packager = self.packagers.get(uuid.UUID(stream_id))
-        if packager is not None and packager.ended_at is None:
-            packager.add_rendition(rung, media)
+    async def check_codec(self, codec: str | None) -> None:
+        """Refuse a stream codec this node cannot encode, when it transcodes at all."""
+        config = self.transcoders.config if self.transcoders is not None else None
+        if codec is None or config is None or config.encoder_for is None:
+            return
+        try:
+            await asyncio.to_thread(config.encoder_for, codec)
+        except EncoderUnavailable as exc:
+            raise BadRequest(f"This node cannot transcode to {codec}: {exc}") from exc
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background; close() waits for it."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- playing ----------------------------------------------------------------------------
 
@@ -406,3 +426,32 @@ class LiveStreams:
             self.registry.remove(str(live.id))
         self._live.clear()
         await self.packagers.close()
+
+
+class _LadderEvents(LadderObserver):
+    """One live stream's ladder, told to its packager and, as events, to everyone else."""
+
+    def __init__(self, streams: LiveStreams, live: LiveStream) -> None:
+        self.streams = streams
+        self.stream_id = live.id
+        self.owner_id = live.owner_id
+
+    def rendition_added(self, rung: str, media: Stream) -> None:
+        packager = self.streams.packagers.get(self.stream_id)
+        if packager is not None and packager.ended_at is None:
+            packager.add_rendition(rung, media)
+
+    def rendition_removed(self, rung: str) -> None:
+        packager = self.streams.packagers.get(self.stream_id)
+        if packager is not None:
+            packager.remove_rendition(rung)
+
+    def state_changed(self, state: JobState, rungs: Sequence[str], reason: str | None) -> None:
+        event = TranscodeStateChanged(
+            stream_id=self.stream_id,
+            user_id=self.owner_id,
+            state=state,
+            rungs=tuple(rungs),
+            reason=reason or "",
+        )
+        self.streams._spawn(self.streams.ctx.bus.publish(event))

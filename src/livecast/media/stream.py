@@ -228,10 +228,29 @@ class Stream:
         self._drops_pending = False
         self._last_drop_log = clock()
         self._removed_drops: dict[str, int] = {}
+        self._config_changed: asyncio.Event | None = None
 
     @property
     def config(self) -> StreamConfig:
         return self._config
+
+    async def config_change(self, seen: StreamConfig | None = None) -> StreamConfig:
+        """The config once one is set that is not ``seen``; waiting costs no reader queue.
+
+        Raises :class:`StreamClosed` when the stream ends first.
+        """
+        while not self._closed and (not self._config_set or self._config is seen):
+            if self._config_changed is None:
+                self._config_changed = asyncio.Event()
+            await self._config_changed.wait()
+        if self._closed:
+            raise StreamClosed(f"stream {self.stream_id!r} has ended")
+        return self._config
+
+    def _wake_config_waiters(self) -> None:
+        changed, self._config_changed = self._config_changed, None
+        if changed is not None:
+            changed.set()
 
     @property
     def readers(self) -> tuple[Reader, ...]:
@@ -302,6 +321,7 @@ class Stream:
             self._log_drops()
         self._readers.clear()
         self._reset_gop(open_=False)
+        self._wake_config_waiters()
 
     def take_drop_summary(self) -> dict[str, int]:
         """Units dropped per reader name since the previous summary; resets the counts."""
@@ -320,6 +340,7 @@ class Stream:
         self._config_set = True
         for reader in self._readers:
             reader._offer_config(config)
+        self._wake_config_waiters()
 
     def _cache(self, unit: Unit, sync: bool) -> None:
         if sync:

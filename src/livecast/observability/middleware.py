@@ -20,6 +20,23 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # (uuid4 reads the kernel's random source on every request, 3 % of a busy origin's time).
 _ID_PREFIX = uuid.uuid4().hex[:16]
 _ID_COUNTER = itertools.count()
+# The file name of an origin path (delivery/origin.py) -> the kind of HLS/DASH request.
+_ORIGIN_KINDS = (
+    ("master.m3u8", "master"),
+    (".m3u8", "playlist"),
+    (".mpd", "mpd"),
+    ("init-", "init"),
+    ("seg-", "segment"),
+    ("part-", "part"),
+)
+
+
+def origin_kind(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    for marker, kind in _ORIGIN_KINDS:
+        if name.endswith(marker) or name.startswith(marker):
+            return kind
+    return "other"
 
 
 def _next_id() -> str:
@@ -61,6 +78,11 @@ class ObservabilityMiddleware:
             method = scope["method"]
             self.metrics.http_requests.labels(method, route, str(status)).inc()
             self.metrics.http_latency.labels(method, route).observe(elapsed)
+            if scope["path"].startswith(("/hls/", "/dash/")):
+                kind = origin_kind(scope["path"])
+                self.metrics.hls_requests.labels(kind, f"{status // 100}xx").inc()
+            if status >= 500:
+                self.metrics.errors.labels("http").inc()
             log.info(
                 "%s %s %s",
                 method,

@@ -84,7 +84,7 @@ def media_playlist(packager: StreamPackager, rendition: Rendition, suffix: str) 
             can_skip_until=SKIP_TARGET_DURATIONS * target,
         ),
         ended=rendition.ended,
-        map_uri=init_uri(rendition.init_version, suffix),
+        map_uri=segments[0].map_uri if segments else init_uri(rendition.init_version, suffix),
         version=9,
     )
 
@@ -103,6 +103,7 @@ def _segment(segment: LiveSegment, suffix: str, zero: datetime) -> Segment:
         program_date_time=zero + timedelta(milliseconds=segment.first_dts),
         discontinuity=segment.discontinuity,
         gap=segment.gap,
+        map_uri=init_uri(segment.init_version, suffix),
     )
 
 

@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +41,7 @@ class PackagingOptions:
     segment_target_ms: int = 2000
     memory_segments: int = 12
     reader_queue: int = 100_000  # the packager must never be the reader that drops
+    part_observer: Callable[[float], None] | None = None  # each part's publish latency, s
 
 
 class StreamPackager:
@@ -72,6 +74,7 @@ class StreamPackager:
         self.task: asyncio.Task[None] | None = None
         self._rung_tasks: dict[str, asyncio.Task[None]] = {}
         self._resyncing: set[str] = set()
+        self._removed: list[Rendition] = []  # closed with the packager (spills may be pending)
         # Set once every rendition has a complete segment: classic HLS players (ffmpeg's
         # demuxer among them) ignore parts and drop a rendition whose playlist has no segment.
         self.ready = asyncio.Event()
@@ -106,7 +109,7 @@ class StreamPackager:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for rendition in self.renditions.values():
+        for rendition in [*self.renditions.values(), *self._removed]:
             await rendition.close()
 
     # -- routing --------------------------------------------------------------------------
@@ -119,7 +122,11 @@ class StreamPackager:
         """Give rendition ``name`` this codec configuration, creating it on first sight."""
         existing = self.renditions.get(name)
         if existing is not None:
-            existing.set_track(track)
+            audio = self.renditions.get(AUDIO)
+            if existing.set_track(track) and name == SOURCE and audio is not None:
+                # Audio's segment N starts where video's does: keep their discontinuity
+                # sequences equal, as players align renditions by them.
+                audio.mark_discontinuity()
             return
         self.renditions[name] = Rendition(
             name,
@@ -130,6 +137,7 @@ class StreamPackager:
             spill_dir=self.spill_dir,
             first_msn=self._aligned_msn(),
         )
+        self.renditions[name].part_observer = self.options.part_observer
 
     @property
     def wall_clock_at_zero(self) -> datetime:
@@ -175,12 +183,24 @@ class StreamPackager:
     def add_rendition(self, name: str, media: Stream) -> None:
         """Package ``media`` (a transcoded rung) as the video rendition ``name``."""
         old = self._rung_tasks.pop(name, None)
-        if old is not None:
+        if old is not None:  # a new ladder: its output joins at the next aligned keyframe
             old.cancel()
+            self._resyncing.add(name)
         reader = media.add_reader(f"packager {name}", self.options.reader_queue)
         self._rung_tasks[name] = asyncio.create_task(
             self._run_rung(name, reader), name=f"packager-{self.stream_id}-{name}"
         )
+
+    def remove_rendition(self, name: str) -> None:
+        """Stop offering rung ``name``: the playlists drop it and its URLs answer 404."""
+        task = self._rung_tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+        self._resyncing.discard(name)
+        rendition = self.renditions.pop(name, None)
+        if rendition is not None:
+            rendition.finish()  # requests held on it are answered now
+            self._removed.append(rendition)
 
     async def _run_rung(self, name: str, reader: Reader) -> None:
         try:

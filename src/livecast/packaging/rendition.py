@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
-from collections.abc import Hashable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from livecast.media.unit import Track, Unit
+from livecast.protocols.h264 import AVCDecoderConfigurationRecord
 from livecast.protocols.mp4.fragment import Fragmenter
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,18 @@ class LivePart:
     complete: bool = False
     offset: int = 0  # within the segment's bytes, once the segment is complete
     size: int = 0
+    opened_at: float = 0.0  # monotonic time its first unit arrived
+
+
+@dataclass(eq=False, slots=True)
+class InitSegment:
+    """One version of a rendition's init segment and the codec configuration it describes."""
+
+    track: Track
+    data: bytes
+    # Decode time (track timescale) of the first segment that uses it: where a DASH Period
+    # starts, even once that segment has left the window.
+    start_ticks: int | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -86,7 +100,8 @@ class Rendition:
         self.spill_dir = spill_dir
         self.fragmenter = Fragmenter(track)
         self.init_version = 0
-        self.inits: dict[int, bytes] = {0: self.fragmenter.init_segment()}
+        # Init segments by version, kept while a listed segment names one (and the newest).
+        self.inits: dict[int, InitSegment] = {0: InitSegment(track, self.fragmenter.init_segment())}
         self.segments: deque[LiveSegment] = deque()
         self.next_msn = first_msn
         self.discontinuity_sequence = 0
@@ -98,9 +113,12 @@ class Rendition:
         self.views: dict[Hashable, Any] = {}  # rendered playlists, cached by their renderers
         self._pending_audio: list[Unit] = []
         self._discontinuity = False  # a reconnect happened; the next segment is marked
+        self._in_band = b""  # parameter sets for the first keyframe after a new configuration
         self._frame_ms = 0.0  # smoothed video frame duration
         self._last_dts: int | None = None
         self._spilling: set[asyncio.Task[None]] = set()
+        # Told each completed part's publish latency (first unit in -> part out), in seconds.
+        self.part_observer: Callable[[float], None] | None = None
 
     # -- input ----------------------------------------------------------------------------
 
@@ -115,15 +133,30 @@ class Rendition:
             return None
         return segment.parts[-1]
 
-    def set_track(self, track: Track) -> None:
-        """New codec configuration: a new init segment from the next segment on."""
+    def set_track(self, track: Track) -> bool:
+        """New codec configuration: a new init segment from the next segment on.
+
+        That segment is a discontinuity (the encoding parameters changed). Returns whether the
+        configuration changed.
+        """
         if track == self.track:
-            return
+            return False
         self.close_segment()
         self.track = track
         self.fragmenter = Fragmenter(track, first_sequence_number=self.fragmenter.sequence_number)
         self.init_version += 1
-        self.inits[self.init_version] = self.fragmenter.init_segment()
+        self.inits[self.init_version] = InitSegment(track, self.fragmenter.init_segment())
+        self.mark_discontinuity()
+        if track.codec == "h264" and self.segments:
+            # Also in-band: players that read one init segment only then still switch.
+            self._in_band = AVCDecoderConfigurationRecord.parse(
+                track.config
+            ).in_band_parameter_sets()
+        return True
+
+    def mark_discontinuity(self) -> None:
+        """Mark the next segment with EXT-X-DISCONTINUITY."""
+        self._discontinuity = True
 
     def add(self, unit: Unit, *, cut: bool) -> None:
         """Append ``unit``; ``cut`` starts a new segment with it."""
@@ -140,6 +173,9 @@ class Rendition:
         part = self.current_part
         assert part is not None
         if unit.kind == "video":
+            if self._in_band and unit.keyframe:
+                unit = replace(unit, payload=self._in_band + unit.payload)
+                self._in_band = b""
             self._append(part, self.fragmenter.fragment([unit]), unit)
         else:
             self._pending_audio.append(unit)
@@ -200,7 +236,9 @@ class Rendition:
         segment = self.current
         assert segment is not None
         independent = unit.keyframe or unit.kind == "audio"
-        segment.parts.append(LivePart(segment.msn, len(segment.parts), independent, unit.dts))
+        part = LivePart(segment.msn, len(segment.parts), independent, unit.dts)
+        part.opened_at = time.monotonic()
+        segment.parts.append(part)
 
     def _close_part(self) -> None:
         part = self.current_part
@@ -208,6 +246,8 @@ class Rendition:
             return
         self._flush_audio(part)
         part.complete = True
+        if self.part_observer is not None:
+            self.part_observer(time.monotonic() - part.opened_at)
         self._notify(playlist=True)
 
     def _flush_audio(self, part: LivePart) -> None:
@@ -219,6 +259,9 @@ class Rendition:
         segment = self.current
         if segment is not None and segment.start_ticks is None:
             segment.start_ticks = self.fragmenter.decode_time
+            init = self.inits.get(segment.init_version)
+            if init is not None and init.start_ticks is None:
+                init.start_ticks = segment.start_ticks
             if len(self.segments) > 1 and not segment.discontinuity:
                 # The previous segment's last duration was an estimate; now it is known.
                 self.segments[-2].end_ticks = segment.start_ticks
@@ -244,9 +287,15 @@ class Rendition:
                 self.discontinuity_sequence += 1
             if oldest.path is not None:
                 oldest.path.unlink(missing_ok=True)
+        self._drop_unused_inits()
         in_memory = [s for s in complete if s.data is not None]
         for segment in in_memory[: max(0, len(in_memory) - self.memory_segments)]:
             self._spill(segment)
+
+    def _drop_unused_inits(self) -> None:
+        oldest = min((s.init_version for s in self.segments), default=self.init_version)
+        for version in [v for v in self.inits if v < oldest]:
+            del self.inits[version]
 
     def _spill(self, segment: LiveSegment) -> None:
         if self.spill_dir is None or segment.data is None:

@@ -222,6 +222,15 @@ class AVCDecoderConfigurationRecord:
             self.profile_indication, self.profile_compatibility, self.level_indication
         )
 
+    def in_band_parameter_sets(self) -> bytes:
+        """The SPS and PPS as NAL units prefixed with ``nal_length_size`` bytes (AVCC samples).
+
+        Prepended to a keyframe, they let a decoder that keeps its first configuration (such as
+        ffmpeg's HLS demuxer, which reads one ``moov``) follow a change of configuration.
+        """
+        size = self.nal_length_size
+        return b"".join(len(n).to_bytes(size, "big") + n for n in (*self.sps, *self.pps))
+
 
 def read_parameter_sets(view: memoryview, pos: int, count: int) -> tuple[tuple[bytes, ...], int]:
     """Read ``count`` parameter sets, each prefixed by a 16-bit length, starting at ``pos``.

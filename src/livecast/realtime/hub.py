@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from datetime import timedelta
 
 from livecast.context import AppContext
 from livecast.events.catalog import (
@@ -31,6 +32,7 @@ from livecast.realtime.presence import MemoryPresence, Presence
 from livecast.realtime.presence_redis import RedisPresence
 from livecast.realtime.ratelimit import Limits, MemoryLimits, TokenBuckets
 from livecast.realtime.ratelimit_redis import RedisLimits
+from livecast.realtime.retention import run_retention
 from livecast.realtime.room import Room
 from livecast.realtime.viewers import ViewerTracker
 from livecast.security.ratelimit import RateLimiter
@@ -52,6 +54,12 @@ class Hub:
         self.session_limiter = RateLimiter(self.settings.viewer_sessions_per_ip_per_minute, 60)
         self._unsubscribe = ctx.bus.subscribe(self._on_event)
         self._stopped = False
+        self._retention: asyncio.Task[None] | None = None
+        if background and self.settings.chat_retention_days > 0:
+            keep = timedelta(days=self.settings.chat_retention_days)
+            self._retention = asyncio.get_running_loop().create_task(
+                run_retention(self.sessions, self.clock, keep), name="chat-retention"
+            )
 
     # -- shared state: in this process, or in Redis for several nodes ---------------------
 
@@ -154,6 +162,9 @@ class Hub:
             return
         self._stopped = True
         self._unsubscribe()
+        if self._retention is not None:
+            self._retention.cancel()
+            await asyncio.gather(self._retention, return_exceptions=True)
         rooms = list(self.rooms.values())
         await asyncio.gather(*(room.close(reason="server shutting down") for room in rooms))
         await self.viewers.close()

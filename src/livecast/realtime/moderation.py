@@ -17,9 +17,10 @@ from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from livecast.errors import BadRequest, NotFound, PermissionDenied
+from livecast.events.catalog import ModerationAction as ModerationActionTaken
 from livecast.events.catalog import RoomEventsAppended
 from livecast.realtime import eventlog
 from livecast.realtime.eventlog import LogTransaction, WireEvent, wire_time
@@ -412,17 +413,16 @@ class Moderation:
         target_seq: int | None,
         details: dict[str, Any],
     ) -> None:
-        self.db.add(
-            audit_row(
-                stream.user_id,
-                stream.id,
-                actor.id if actor else None,
-                action,
-                target_user_id,
-                target_seq,
-                details,
-                self.now,
-            )
+        record_action(
+            self.db,
+            stream.user_id,
+            stream.id,
+            actor.id if actor else None,
+            action,
+            target_user_id,
+            target_seq,
+            details,
+            self.now,
         )
 
     async def _done(self, tx: LogTransaction, actor: User) -> None:
@@ -435,7 +435,8 @@ class Moderation:
             )
 
 
-def audit_row(
+def record_action(
+    session: AsyncSession | Session,
     channel_id: uuid.UUID,
     stream_id: uuid.UUID,
     actor_id: uuid.UUID | None,
@@ -444,15 +445,32 @@ def audit_row(
     target_seq: int | None,
     details: dict[str, Any],
     now: datetime,
-) -> ModerationAction:
-    """One audit log row; ``actor_id`` None means automatic moderation."""
-    return ModerationAction(
-        channel_id=channel_id,
-        stream_id=stream_id,
-        actor_id=actor_id,
-        action=action,
-        target_user_id=target_user_id,
-        target_seq=target_seq,
-        details=details,
-        created_at=now,
+) -> None:
+    """Add an audit log row and queue its ``ModerationAction`` event for the commit.
+
+    ``actor_id`` None means automatic moderation; the event then names the channel's owner.
+    """
+    session.add(
+        ModerationAction(
+            channel_id=channel_id,
+            stream_id=stream_id,
+            actor_id=actor_id,
+            action=action,
+            target_user_id=target_user_id,
+            target_seq=target_seq,
+            details=details,
+            created_at=now,
+        )
+    )
+    queue_event(
+        session,
+        ModerationActionTaken(
+            stream_id=stream_id,
+            user_id=actor_id or channel_id,
+            action=action,
+            target_user_id=target_user_id,
+            target_seq=target_seq,
+            automatic=actor_id is None,
+            occurred_at=now,
+        ),
     )

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from livecast.events.catalog import DomainEvent
 from livecast.realtime import eventlog, protocol
 from livecast.realtime.clock import Clock
 from livecast.realtime.connection import Connection, TickFrame
@@ -59,6 +60,8 @@ class RoomHost(Protocol):
         self, stream_id: uuid.UUID, user_id: uuid.UUID, events: list[WireEvent]
     ) -> None: ...
 
+    async def announce(self, event: DomainEvent) -> None: ...
+
 
 def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value)
@@ -89,7 +92,7 @@ class Room:
         self.engage_limits = TokenBuckets(max(1, int(rate * 2)), rate)
         self.delivered_seq = 0  # every event up to here is in the outbox or was sent
         self.flushed_seq = 0  # every event up to here was handed to the connections
-        self.writer = RoomWriter(self, host.sessions, host.clock, host.publish)
+        self.writer = RoomWriter(self, host.sessions, host.clock, host.publish, host.announce)
         self._on_closed = on_closed
         self._opening = True
         self._ahead: dict[int, WireEvent] = {}

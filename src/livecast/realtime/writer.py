@@ -22,12 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.base import Executable
 
+from livecast.events.catalog import DomainEvent
 from livecast.realtime import eventlog
 from livecast.realtime.clock import Clock
 from livecast.realtime.eventlog import LogTransaction, WireEvent
-from livecast.realtime.moderation import active_bans, audit_row
+from livecast.realtime.moderation import active_bans, record_action
 from livecast.realtime.policy import ChatModes, Refusal, Sender, ms_until
 from livecast.realtime.protocol import REACTIONS
+from livecast.services.streams import PENDING_EVENTS
 from livecast.storage.models import Follow, HeldComment, RoomState, StreamLike
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 BATCH_LIMIT = 500
 Op = Callable[[LogTransaction], Awaitable[None]]
 Publish = Callable[[uuid.UUID, uuid.UUID, list[WireEvent]], Awaitable[None]]
+Announce = Callable[[DomainEvent], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +80,13 @@ class RoomWriter:
         sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
         publish: Publish,
+        announce: Announce,
     ) -> None:
         self.target = target
         self.sessions = sessions
         self.clock = clock
         self.publish = publish
+        self.announce = announce  # domain events the batch queued (automatic moderation)
         self._comments: list[CommentRequest] = []
         self._ops: list[tuple[Op, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
@@ -145,6 +150,7 @@ class RoomWriter:
                     await op(tx)
                 events = await tx.finish()
                 await session.commit()
+                announced: list[DomainEvent] = session.info.pop(PENDING_EVENTS, [])
         except Exception as exc:
             log.exception("room write failed", extra={"stream_id": str(target.stream_id)})
             _settle(comments, [UNAVAILABLE] * len(comments), ops, exc)
@@ -152,6 +158,8 @@ class RoomWriter:
         _settle(comments, outcomes, ops, None)
         if events:
             await self.publish(target.stream_id, target.channel_id, events)
+        for event in announced:
+            await self.announce(event)
 
     async def _write_comments(
         self, tx: LogTransaction, requests: list[CommentRequest]
@@ -206,17 +214,16 @@ class RoomWriter:
         )
         tx.session.add(held)
         details = {"reason": reason, "text": request.text, "held_id": str(held.id)}
-        tx.session.add(
-            audit_row(
-                self.target.channel_id,
-                tx.stream_id,
-                None,
-                "hold",
-                sender.user_id,
-                None,
-                details,
-                tx.now,
-            )
+        record_action(
+            tx.session,
+            self.target.channel_id,
+            tx.stream_id,
+            None,
+            "hold",
+            sender.user_id,
+            None,
+            details,
+            tx.now,
         )
         return Refusal(
             "held_for_review", "A moderator will review your comment before it is shown."

@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -138,6 +139,7 @@ class Stream(Base):
     visibility: Mapped[str] = mapped_column(String(16), default="public")
     status: Mapped[str] = mapped_column(String(16), index=True)
     quality: Mapped[str] = mapped_column(String(8), default="1080p")
+    video_codec: Mapped[str | None] = mapped_column(String(8), nullable=True)  # None: node's
     record: Mapped[bool] = mapped_column(Boolean, default=False)
     dvr_window: Mapped[int] = mapped_column(Integer, default=7200)
     low_latency: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -423,3 +425,69 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_webhook_created", "webhook_id", "created_at"),
     )
+
+
+# -- analytics (migration 0004) --------------------------------------------------------------
+
+
+class StreamSnapshot(Base):
+    """A live stream's health and audience over one snapshot interval (every 10 s by default).
+
+    ``taken_at`` is the interval's end, aligned to the interval, so nodes that snapshot the same
+    stream agree on it and the unique constraint keeps one row.
+    """
+
+    __tablename__ = "stream_snapshots"
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    stream_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("streams.id", ondelete="CASCADE"))
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    interval_seconds: Mapped[float] = mapped_column(Float)
+    viewers: Mapped[int] = mapped_column(Integer)
+    egress_bps: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    ingest_bitrate_bps: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    frame_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    dropped_frames: Mapped[int] = mapped_column(Integer, default=0)
+    keyframe_interval_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    av_sync_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    heartbeats: Mapped[int] = mapped_column(Integer, default=0)
+    buffer_health: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rebuffer_events: Mapped[int] = mapped_column(Integer, default=0)
+    latency_avg_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_p95_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    quality_score: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        UniqueConstraint("stream_id", "taken_at", name="uq_stream_snapshots_stream_taken"),
+        Index("ix_stream_snapshots_taken_at", "taken_at"),
+    )
+
+
+class HourlySnapshot(Base):
+    """Snapshots older than the retention, rolled up per stream and hour.
+
+    ``stats`` maps each metric to ``{"sum", "count", "max"}`` over the hour's snapshots, so
+    rollups merge exactly and any bucket's average or peak can be derived.
+    """
+
+    __tablename__ = "stream_snapshots_hourly"
+
+    stream_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("streams.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    samples: Mapped[int] = mapped_column(Integer)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class StreamSummary(Base):
+    """The final summary of an ended stream, computed once when it ends."""
+
+    __tablename__ = "stream_summaries"
+
+    stream_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("streams.id", ondelete="CASCADE"), primary_key=True
+    )
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -44,5 +44,6 @@ class Budget:
             self._held[key] = held
         return False
 
-    def release(self, key: Hashable) -> None:
-        self._held.pop(key, None)
+    def release(self, key: Hashable) -> bool:
+        """Free what ``key`` held; True when it held something."""
+        return self._held.pop(key, None) is not None

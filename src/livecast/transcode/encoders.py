@@ -7,14 +7,19 @@ error naming it; there is no silent fallback to a different encoder.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import subprocess
+from collections.abc import Callable
 from typing import Literal
 
 from livecast.errors import LivecastError
 from livecast.transcode.ladder import VideoCodecName
 
+log = logging.getLogger(__name__)
+
 Family = Literal["x264", "x265", "svtav1", "nvenc", "qsv", "vaapi"]
+GPU_FAMILIES: frozenset[Family] = frozenset({"nvenc", "qsv", "vaapi"})
 
 CPU_ENCODERS: dict[VideoCodecName, str] = {"h264": "libx264", "hevc": "libx265", "av1": "libsvtav1"}
 GPU_ENCODERS: dict[VideoCodecName, tuple[str, ...]] = {
@@ -29,7 +34,7 @@ _LINE = re.compile(r"^\s*V[A-Z.]{5}\s+(\S+)", re.MULTILINE)
 
 
 class EncoderUnavailable(LivecastError):
-    """The configured encoder is not in this ffmpeg build."""
+    """The encoder asked for is not in this ffmpeg build, or cannot run on this machine."""
 
     status = 503
     title = "Encoder unavailable"
@@ -68,29 +73,74 @@ def detect_encoders(ffmpeg: str) -> frozenset[str]:
     return parse_encoders(result.stdout)
 
 
+def probe_encoder(ffmpeg: str, encoder: str) -> str | None:
+    """None when ``encoder`` encodes a frame on this machine, else ffmpeg's reason.
+
+    A GPU encoder is compiled into most ffmpeg builds whether or not the machine has the GPU
+    and driver; only trying it tells.
+    """
+    return _probe(ffmpeg, encoder)
+
+
+@functools.cache
+def _probe(ffmpeg: str, encoder: str) -> str | None:
+    argv = [ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi"]
+    argv += ["-i", "color=black:size=256x144:rate=30", "-frames:v", "1", "-c:v", encoder]
+    argv += ["-f", "null", "-"]
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)  # noqa: S603
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    if result.returncode == 0:
+        return None
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    return lines[0][:300] if lines else f"ffmpeg exited with {result.returncode}"
+
+
+Probe = Callable[[str], str | None]
+
+
+def _runs_anywhere(encoder: str) -> str | None:
+    return None
+
+
 def choose_encoder(
-    codec: VideoCodecName, requested: str | None, gpu: bool, available: frozenset[str]
+    codec: VideoCodecName,
+    requested: str | None,
+    gpu: bool,
+    available: frozenset[str],
+    probe: Probe = _runs_anywhere,
 ) -> str:
     """The encoder to use; :class:`EncoderUnavailable` when the one asked for is absent.
 
-    ``requested`` names an encoder outright. Otherwise ``gpu`` picks the first GPU encoder of the
-    codec this ffmpeg has (NVENC, then QSV, then VAAPI); without one, and by default, the CPU
-    encoder of the codec is used.
+    ``requested`` names an encoder outright: it must be in ``available`` and, for a GPU
+    encoder, ``probe`` must find that it runs. Otherwise ``gpu`` picks the first GPU encoder of
+    the codec that runs here (NVENC, then QSV, then VAAPI); without one, and by default, the
+    CPU encoder of the codec is used, and the log says why the GPU ones were passed over.
     """
     if requested:
         if ENCODER_CODECS.get(requested) not in (codec, None):
             raise EncoderUnavailable(f"encoder {requested!r} does not produce {codec}")
-        family(requested)
+        kind = family(requested)
         if requested not in available:
             raise EncoderUnavailable(
                 f"encoder {requested!r} is not in this ffmpeg build; set LIVECAST_FFMPEG to "
                 "one that has it, or choose another LIVECAST_TRANSCODE_ENCODER"
             )
+        reason = probe(requested) if kind in GPU_FAMILIES else None
+        if reason is not None:
+            raise EncoderUnavailable(f"encoder {requested!r} cannot run on this machine: {reason}")
         return requested
     if gpu:
+        passed: list[str] = []
         for name in GPU_ENCODERS[codec]:
-            if name in available:
+            reason = probe(name) if name in available else "not in this ffmpeg build"
+            if reason is None:
                 return name
+            passed.append(f"{name}: {reason}")
+        log.warning(
+            "no GPU encoder for %s runs here; using the CPU one (%s)", codec, "; ".join(passed)
+        )
     name = CPU_ENCODERS[codec]
     if name not in available:
         raise EncoderUnavailable(f"encoder {name!r} for {codec} is not in this ffmpeg build")

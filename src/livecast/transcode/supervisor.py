@@ -67,6 +67,7 @@ class LadderSupervisor:
         outputs: Sequence[Stream],
         options: SupervisorOptions,
         clock: Callable[[], float] = time.monotonic,
+        on_state: Callable[[State, str | None], None] | None = None,
     ) -> None:
         self.name = name
         self.source = source
@@ -74,6 +75,7 @@ class LadderSupervisor:
         self.outputs = tuple(outputs)
         self.options = options
         self.clock = clock
+        self.on_state = on_state
         self.state: State = "starting"
         self.restarts = 0
         self.last_exit: str | None = None
@@ -121,7 +123,7 @@ class LadderSupervisor:
                 break
             self.last_exit = reason
             self.restarts += 1
-            self.state = "restarting"
+            self._set_state("restarting", self._summary(reason))
             if self.clock() - started >= self.options.stable_seconds:
                 delay = self.options.backoff_initial
             wait = 0.0 if immediate else delay
@@ -135,6 +137,16 @@ class LadderSupervisor:
             if not immediate:
                 delay = min(delay * 2, self.options.backoff_max)
         self.state = "stopped"
+
+    def _set_state(self, state: State, reason: str | None) -> None:
+        self.state = state
+        if self.on_state is not None:
+            self.on_state(state, reason)
+
+    def _summary(self, reason: str) -> str:
+        """Why the encoder stopped, with the last lines it wrote (for events and logs)."""
+        tail = " | ".join(line for line in list(self.stderr_tail)[-3:] if line)
+        return f"{reason}; ffmpeg said: {tail[-400:]}" if tail else reason
 
     async def _run_once(self) -> None:
         pipes = [os.pipe() for _ in self.rungs]
@@ -152,7 +164,7 @@ class LadderSupervisor:
         for fd in write_fds:
             os.close(fd)
         self.pid = child.pid
-        self.state = "running"
+        self._set_state("running", None)
         self._last_input = self._last_output = self.clock()
         reader = self.source.add_reader(f"transcoder {self.name}", FEED_QUEUE)
         tasks = [

@@ -14,6 +14,11 @@ from livecast.errors import NotFound
 
 STATIC_DIR = Path(__file__).parent / "static"
 HLS_JS = STATIC_DIR / "vendor" / "hls.min.js"
+# ?player= on the watch page: the script that plays, and the manifest it is given.
+PLAYERS = {
+    "hls": ("/static/vendor/hls.min.js", "/hls/{id}/master.m3u8"),
+    "dash": ("/static/vendor/dash.all.min.js", "/dash/{id}/manifest.mpd"),
+}
 
 # connect-src names ws: and wss: because CSP Level 2 browsers do not count them as 'self'.
 CSP = (
@@ -40,7 +45,7 @@ _PAGE = """<!doctype html>
       <span id="latency" aria-live="polite"></span></p>
   </header>
   <video id="video" controls muted autoplay playsinline data-stream-id="{stream_id}"
-         data-src="{src}" data-api="/api/v1/streams/{stream_id}"></video>
+         data-player="{player}" data-src="{src}" data-api="/api/v1/streams/{stream_id}"></video>
   <p id="message" class="message" hidden></p>
   <section id="engagement" class="engagement" data-stream-id="{stream_id}">
     <p class="counters"><span id="viewers">0</span> watching ·
@@ -67,7 +72,7 @@ _PAGE = """<!doctype html>
   <p class="whoami"><span id="me"></span>
     <button type="button" id="logout" hidden>Log out</button></p>
 </aside>
-<script src="/static/vendor/hls.min.js"></script>
+<script src="{player_js}"></script>
 <script src="/static/watch.js"></script>
 <script src="/static/chat.js"></script>
 </body>
@@ -84,7 +89,11 @@ async def watch(
     except NotFound:
         return HTMLResponse(_not_found(), status_code=404)
     token = request.query_params.get("token", "")
-    src = f"/hls/{stream.id}/master.m3u8" + (f"?token={token}" if token else "")
+    player = request.query_params.get("player", "hls")
+    if player not in PLAYERS:
+        player = "hls"
+    player_js, manifest = PLAYERS[player]
+    src = manifest.format(id=stream.id) + (f"?token={token}" if token else "")
     page = _PAGE.format(
         title=escape(stream.title),
         status=escape(stream.status),
@@ -92,6 +101,8 @@ async def watch(
         description=escape(stream.description),
         stream_id=stream.id,
         src=escape(src, quote=True),
+        player=player,
+        player_js=player_js,
     )
     return HTMLResponse(page, headers={"Content-Security-Policy": CSP})
 

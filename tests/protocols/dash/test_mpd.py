@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import UTC, datetime
 from fractions import Fraction
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from livecast.protocols.dash import (
     LIVE_PROFILE,
     AdaptationSet,
+    Period,
     Presentation,
     Representation,
     SegmentTemplate,
@@ -72,7 +74,7 @@ def presentation(ended: bool = False) -> Presentation:
         ),
     )
     return Presentation(
-        adaptation_sets=[video, audio],
+        periods=[Period(id="0", start_s=0, adaptation_sets=[video, audio])],
         availability_start_time=START,
         publish_time=datetime(2024, 5, 1, 12, 0, 22, 500_000, tzinfo=UTC),
         utc_timing_url="https://live.example/api/v1/time?a=1&b=2",
@@ -192,3 +194,37 @@ def test_timeline_round_trips(steps: list[tuple[int, int]]) -> None:
             rebuilt.append((position, d))
             position += d
     assert rebuilt == segments
+
+
+def test_a_period_per_codec_configuration() -> None:
+    """A new Period where the configuration changes; it ends the last Period's duration."""
+    first = presentation().periods[0]
+    template = SegmentTemplate(
+        timescale=90_000,
+        initialization="$RepresentationID$/init-1.mp4",
+        media="$RepresentationID$/$Number$.m4s",
+        start_number=51,
+        segments=[(1_977_000, 180_000)],
+        presentation_time_offset=1_977_000,
+    )
+    rung = Representation(
+        id="480p", bandwidth=1, codecs="avc1.4d401e", initialization="480p/init-3.mp4"
+    )
+    video = AdaptationSet(
+        content_type="video",
+        representations=[Representation(id="source", bandwidth=1, codecs="avc1.42c00d"), rung],
+        segment_template=template,
+    )
+    second = Period(id="1", start_s=Fraction(1_977_000, 90_000), adaptation_sets=[video])
+    mpd = replace(presentation(ended=True), periods=[first, second])
+    root = parse(render_mpd(mpd))
+    periods = root.findall("d:Period", NS)
+    assert [(p.get("id"), p.get("start")) for p in periods] == [("0", "PT0S"), ("1", "PT21.967S")]
+    rendered = periods[1].find("d:AdaptationSet/d:SegmentTemplate", NS)
+    assert rendered is not None
+    assert rendered.get("presentationTimeOffset") == "1977000"
+    # A Representation on another init segment overrides only the initialization.
+    (override,) = periods[1].findall("d:AdaptationSet/d:Representation/d:SegmentTemplate", NS)
+    assert override.attrib == {"initialization": "480p/init-3.mp4"}
+    # 21.967 s + one 2 s segment
+    assert root.attrib["mediaPresentationDuration"] == "PT23.967S"

@@ -15,6 +15,7 @@ import pytest
 
 from livecast.protocols.dash import (
     AdaptationSet,
+    Period,
     Presentation,
     Representation,
     SegmentTemplate,
@@ -63,7 +64,10 @@ def test_static_mpd_plays(tmp_path: Path) -> None:
     sets = [write(tmp_path, k, package(clip.tracks[k], clip.units[k])) for k in ("video", "audio")]
     moment = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     mpd = Presentation(
-        adaptation_sets=sets, availability_start_time=moment, publish_time=moment, ended=True
+        periods=[Period(id="0", start_s=0, adaptation_sets=sets)],
+        availability_start_time=moment,
+        publish_time=moment,
+        ended=True,
     )
     manifest = tmp_path / "manifest.mpd"
     manifest.write_text(render_mpd(mpd))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -257,3 +258,28 @@ def test_any_live_state_renders_a_valid_playlist(
     assert [s.msn for s in p.segments] == [s.msn for s in state.segments][p.skipped :]
     if p.preload_hint is not None:
         assert unquote(p.preload_hint["URI"]) == state.preload_hint_uri
+
+
+def test_a_new_map_before_the_first_segment_that_uses_it() -> None:
+    """Each segment names its init segment; the tag appears only where it changes."""
+    base = live(count=30, in_progress=0)
+    segments = [
+        replace(s, map_uri="init-0.mp4" if i < 10 else "init-1.mp4", discontinuity=i == 10)
+        for i, s in enumerate(base.segments)
+    ]
+    playlist = replace(base, segments=segments, map_uri="init-0.mp4")
+    text = render_media_playlist(playlist)
+    body = text.splitlines()
+    assert [line for line in body if line.startswith("#EXT-X-MAP")] == [
+        '#EXT-X-MAP:URI="init-0.mp4"',
+        '#EXT-X-MAP:URI="init-1.mp4"',
+    ]
+    new = body.index('#EXT-X-MAP:URI="init-1.mp4"')
+    assert body[new - 1] == "#EXT-X-DISCONTINUITY"
+    assert next(line for line in body[new:] if not line.startswith("#")) == segments[10].uri
+    # A delta update skipped the change: the first listed segment names its map after the skip.
+    delta = render_media_playlist(playlist, "yes").splitlines()
+    skip = next(i for i, line in enumerate(delta) if line.startswith("#EXT-X-SKIP"))
+    assert [line for line in delta[skip:] if line.startswith("#EXT-X-MAP")] == [
+        '#EXT-X-MAP:URI="init-1.mp4"'
+    ]

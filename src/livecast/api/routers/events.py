@@ -6,7 +6,7 @@ import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -58,13 +58,13 @@ def _query(
     from_: str | None,
     to: str | None,
 ) -> EventQuery:
-    start, end = _moment("from", from_), _moment("to", to)
+    start, end = parse_moment("from", from_), parse_moment("to", to)
     if start is not None and end is not None and start >= end:
         raise BadRequest("'from' must be before 'to'.")
     return EventQuery(stream_id, type_, severity, start, end)
 
 
-def _moment(name: str, text: str | None) -> datetime | None:
+def parse_moment(name: str, text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
@@ -73,7 +73,10 @@ def _moment(name: str, text: str | None) -> datetime | None:
         raise BadRequest(f"'{name}' is not an ISO 8601 time.") from None
     if moment.tzinfo is None:
         raise BadRequest(f"'{name}' needs a timezone, e.g. 2026-11-21T10:00:00Z.")
-    return moment
+    try:
+        return moment.astimezone(UTC)  # as it is stored; year 1 or 9999 may not fit in UTC
+    except OverflowError:
+        raise BadRequest(f"'{name}' is out of range.") from None
 
 
 @router.get(

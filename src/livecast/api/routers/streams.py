@@ -73,8 +73,11 @@ async def eligibility(user: CurrentUser, uow: Uow) -> EligibilityOut:
     summary="Create a stream; the response carries its key, shown only this once",
     responses=problems(400, 401, 403),
 )
-async def create_stream(body: StreamCreate, user: CurrentUser, ctx: Ctx, uow: Uow) -> StreamCreated:
+async def create_stream(
+    body: StreamCreate, user: CurrentUser, ctx: Ctx, uow: Uow, live: Live
+) -> StreamCreated:
     stream, key = await uow.streams.create(user, body.model_dump())
+    await live.check_codec(body.video_codec)  # after the role check; nothing is committed yet
     await uow.commit()
     return StreamCreated.model_validate(
         {
@@ -114,9 +117,10 @@ async def get_stream(stream_id: uuid.UUID, viewer: OptionalUser, ctx: Ctx, uow: 
     responses=problems(400, 401, 403, 404, 409),
 )
 async def update_stream(
-    stream_id: uuid.UUID, body: StreamUpdate, user: CurrentUser, ctx: Ctx, uow: Uow
+    stream_id: uuid.UUID, body: StreamUpdate, user: CurrentUser, ctx: Ctx, uow: Uow, live: Live
 ) -> StreamOut:
     stream = await uow.streams.get_owned(stream_id, user)
+    await live.check_codec(body.video_codec)
     await uow.streams.update(stream, body.changes())
     await uow.commit()
     return stream_out(stream, ctx.settings)

@@ -9,6 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import func, select
 
+from livecast.analytics.engine import Analytics
+from livecast.analytics.players import PlayerBeat
 from livecast.api.deps import CurrentUser, OptionalUser, Uow, client_ip
 from livecast.api.openapi import problems
 from livecast.api.realtime_deps import HubDep
@@ -61,6 +63,18 @@ async def _beat(
     country = country_from(request.headers, hub.settings.country_headers)
     viewers = await hub.viewers.beat(uow.session, stream, session_id, viewer, beat, country)
     await uow.commit()
+    insights: Analytics = request.app.state.analytics
+    insights.heartbeat(
+        stream.id,
+        session_id,
+        PlayerBeat(
+            buffering_events=body.buffering_events,
+            buffering_ms=body.buffering_ms,
+            quality_changes=body.quality_changes,
+            errors=body.errors,
+            latency_ms=body.latency_ms,
+        ),
+    )
     return ViewerSessionOut(
         session_id=session_id,
         viewers=viewers,

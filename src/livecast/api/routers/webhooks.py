@@ -7,7 +7,15 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Response, status
-from pydantic import AnyUrl, BaseModel, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AnyUrl,
+    BaseModel,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+)
 
 from livecast.api.deps import Ctx, CurrentUser, Uow
 from livecast.api.openapi import problems
@@ -19,12 +27,21 @@ from livecast.webhooks.registry import WebhookRegistry, event_types
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
+
+def _known_types(value: list[str]) -> list[str]:
+    unknown = sorted(set(value) - event_types())
+    if unknown:
+        raise ValueError(f"unknown event types: {', '.join(unknown)[:200]}")
+    return value
+
+
+EventTypes = Annotated[list[str], Field(max_length=50), AfterValidator(_known_types)]
 Secret = Annotated[str, StringConstraints(min_length=16, max_length=128, pattern=r"^[!-~]+$")]
 
 
 class WebhookCreate(StrictModel):
     url: Annotated[AnyUrl, Field(description="http(s) URL the events are POSTed to.")]
-    events: Annotated[list[str], Field(max_length=50)] = Field(
+    events: EventTypes = Field(
         default_factory=list, description="Event types to send; empty: every type."
     )
     secret: Secret | None = Field(
@@ -39,13 +56,14 @@ class WebhookCreate(StrictModel):
             raise ValueError("URL should have at most 2048 characters")
         return value
 
-    @field_validator("events")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - event_types())
-        if unknown:
-            raise ValueError(f"unknown event types: {', '.join(unknown)[:200]}")
-        return value
+
+class WebhookUpdate(StrictModel):
+    """Only the fields sent change. Re-enabling clears the failure count."""
+
+    enabled: StrictBool | None = Field(
+        None, description="true re-enables a webhook that was disabled after failures."
+    )
+    events: EventTypes | None = Field(None, description="Event types to send; empty: every type.")
 
 
 class WebhookOut(BaseModel):
@@ -136,6 +154,26 @@ async def list_webhooks(
 async def get_webhook(webhook_id: uuid.UUID, user: CurrentUser, ctx: Ctx, uow: Uow) -> WebhookOut:
     registry = WebhookRegistry(uow.session, webhook_policy(ctx.settings))
     return WebhookOut.model_validate(_out(await registry.get(webhook_id, user)))
+
+
+@router.patch(
+    "/{webhook_id}",
+    summary="Re-enable or disable a webhook, or change its event types",
+    responses=problems(400, 401, 404),
+)
+async def update_webhook(
+    webhook_id: uuid.UUID, body: WebhookUpdate, user: CurrentUser, ctx: Ctx, uow: Uow
+) -> WebhookOut:
+    registry = WebhookRegistry(uow.session, webhook_policy(ctx.settings))
+    hook = await registry.get(webhook_id, user)
+    if body.events is not None:
+        hook.event_types = sorted(set(body.events))
+    if body.enabled is True and not hook.enabled:
+        hook.enabled, hook.disabled_at, hook.consecutive_failures = True, None, 0
+    elif body.enabled is False:
+        hook.enabled = False
+    await uow.commit()
+    return WebhookOut.model_validate(_out(hook))
 
 
 @router.delete(

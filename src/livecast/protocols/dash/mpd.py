@@ -1,9 +1,11 @@
 """MPEG-DASH MPDs (ISO/IEC 23009-1) for livecast's CMAF renditions, live and ended.
 
-One Period; one AdaptationSet per content type, each with a SegmentTemplate of ``$Number$``
-media URLs and a SegmentTimeline, so the exact duration of every segment (in the track's own
-timescale) is in the manifest and clients never accumulate rounding. The ISO BMFF live profile
-(``isoff-live:2011``) is what CMAF segments addressed by template satisfy.
+A new Period starts where the codec configuration changes (each Period has its own
+initialization segment). In each Period, one AdaptationSet per content type, each with a
+SegmentTemplate of ``$Number$`` media URLs and a SegmentTimeline, so the exact duration of every
+segment (in the track's own timescale) is in the manifest and clients never accumulate
+rounding. The ISO BMFF live profile (``isoff-live:2011``) is what CMAF segments addressed by
+template satisfy.
 
 While live the MPD is ``dynamic``: clients anchor segment availability on
 ``availabilityStartTime`` and keep their clock in step through the UTCTiming element (the
@@ -57,6 +59,7 @@ class Representation:
     frame_rate: Fraction | int | None = None
     sample_rate: int | None = None
     channels: int | None = None
+    initialization: str | None = None  # overrides the AdaptationSet's SegmentTemplate's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,10 +72,20 @@ class AdaptationSet:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Period:
+    """``start_s`` is on the presentation timeline (zero at ``availabilityStartTime``); each
+    SegmentTemplate's ``presentation_time_offset`` is the media time shown at that start."""
+
+    id: str
+    start_s: float | Fraction
+    adaptation_sets: Sequence[AdaptationSet]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Presentation:
     """Everything an MPD says; durations in seconds. ``ended`` selects the static form."""
 
-    adaptation_sets: Sequence[AdaptationSet]
+    periods: Sequence[Period]
     availability_start_time: datetime
     publish_time: datetime
     utc_timing_url: str | None = None
@@ -82,18 +95,17 @@ class Presentation:
     suggested_presentation_delay_s: float = 6.0
     min_buffer_time_s: float = 2.0
     max_segment_duration_s: float | None = None  # None: the longest listed segment
-    media_presentation_duration_s: float | None = None  # None: the end of the longest set
-    period_id: str = "0"
-    period_start_s: float = 0.0
+    media_presentation_duration_s: float | None = None  # None: the end of the last Period
 
 
 def render_mpd(mpd: Presentation) -> str:
     """The MPD document (UTF-8 XML text)."""
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', _mpd_open(mpd)]
-    lines.append(f'  <Period id="{_text(mpd.period_id)}" start="{duration(mpd.period_start_s)}">')
-    for index, adaptation_set in enumerate(mpd.adaptation_sets):
-        lines.extend(_adaptation_set(adaptation_set, index))
-    lines.append("  </Period>")
+    for period in mpd.periods:
+        lines.append(f'  <Period id="{_text(period.id)}" start="{duration(period.start_s)}">')
+        for index, adaptation_set in enumerate(period.adaptation_sets):
+            lines.extend(_adaptation_set(adaptation_set, index))
+        lines.append("  </Period>")
     if mpd.utc_timing_url is not None:
         url = _text(mpd.utc_timing_url)
         lines.append(f'  <UTCTiming schemeIdUri="{UTC_TIMING_HTTP_ISO}" value="{url}"/>')
@@ -155,7 +167,7 @@ def _mpd_open(mpd: Presentation) -> str:
 
 def _longest_segment(mpd: Presentation) -> Fraction:
     longest = Fraction(0)
-    for a in mpd.adaptation_sets:
+    for a in (a for period in mpd.periods for a in period.adaptation_sets):
         template = a.segment_template
         if template.segments:
             ticks = max(length for _, length in template.segments)
@@ -164,15 +176,18 @@ def _longest_segment(mpd: Presentation) -> Fraction:
 
 
 def _end(mpd: Presentation) -> Fraction:
-    """Where the last segment of the longest AdaptationSet ends, on the Period's timeline."""
+    """Where the last segment of the last Period's longest AdaptationSet ends."""
+    if not mpd.periods:
+        return Fraction(0)
+    period = mpd.periods[-1]
     ends = []
-    for a in mpd.adaptation_sets:
+    for a in period.adaptation_sets:
         template = a.segment_template
         if template.segments:
             start, length = template.segments[-1]
             end = start + length - template.presentation_time_offset
             ends.append(Fraction(end, template.timescale))
-    return max(ends, default=Fraction(0))
+    return Fraction(period.start_s) + max(ends, default=Fraction(0))
 
 
 def _adaptation_set(a: AdaptationSet, index: int) -> list[str]:
@@ -222,13 +237,18 @@ def _representation(r: Representation) -> str:
     if r.sample_rate is not None:
         attributes.append(f'audioSamplingRate="{r.sample_rate}"')
     head = "      <Representation " + " ".join(attributes)
-    if r.channels is None:
+    children = []
+    if r.channels is not None:
+        children.append(
+            f'        <AudioChannelConfiguration schemeIdUri="{_AUDIO_CHANNEL_CONFIGURATION}"'
+            f' value="{r.channels}"/>'
+        )
+    if r.initialization is not None:
+        # Inherits everything else from the AdaptationSet's SegmentTemplate.
+        children.append(f'        <SegmentTemplate initialization="{_text(r.initialization)}"/>')
+    if not children:
         return head + "/>"
-    channels = (
-        f'        <AudioChannelConfiguration schemeIdUri="{_AUDIO_CHANNEL_CONFIGURATION}"'
-        f' value="{r.channels}"/>'
-    )
-    return f"{head}>\n{channels}\n      </Representation>"
+    return "\n".join([head + ">", *children, "      </Representation>"])
 
 
 def _text(value: str) -> str:

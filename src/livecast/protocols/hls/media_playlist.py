@@ -55,7 +55,11 @@ class Part:
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """A Media Segment; ``uri`` None marks the in-progress one (parts only, always last)."""
+    """A Media Segment; ``uri`` None marks the in-progress one (parts only, always last).
+
+    ``map_uri`` names its Media Initialization Section; None means the same as the segment
+    before it (or the playlist's ``map_uri`` for the first).
+    """
 
     msn: int
     uri: str | None
@@ -64,6 +68,7 @@ class Segment:
     program_date_time: datetime | None = None
     discontinuity: bool = False
     gap: bool = False
+    map_uri: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -100,7 +105,8 @@ class MediaPlaylist:
     produce an invalid playlist. "Cover" is the RFC's rule, the EXTINF rounded to the nearest
     integer, not its ceiling: audio segments end on AAC frame boundaries a few milliseconds past
     the target, and a ceiling would add a whole Target Duration to every client's hold-back.
-    ``segments[i].msn`` must equal ``msn_start + i``.
+    ``segments[i].msn`` must equal ``msn_start + i``. ``map_uri`` is the EXT-X-MAP of the first
+    segment; a segment whose ``map_uri`` differs from the one before it gets its own EXT-X-MAP.
     """
 
     target_duration: int
@@ -138,8 +144,15 @@ def render_media_playlist(p: MediaPlaylist, skip: Skip = "none") -> str:
         daterange = ',RECENTLY-REMOVED-DATERANGES=""' if skip == "v2" else ""
         lines.append(f"#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}{daterange}")
     parts_from = _first_segment_with_parts(p)
+    # An EXT-X-MAP applies until the next one. After EXT-X-SKIP the client keeps the skipped
+    # segments' maps but reads the listed ones' from here, so the first listed segment names
+    # its map whenever it differs from the one in the header.
+    current_map = p.map_uri
     for index in range(skipped, len(p.segments)):
-        _segment_lines(lines, p.segments[index], index >= parts_from)
+        segment = p.segments[index]
+        new_map = segment.map_uri if segment.map_uri not in (None, current_map) else None
+        current_map = new_map or current_map
+        _segment_lines(lines, segment, index >= parts_from, new_map)
     if p.preload_hint_uri is not None and not p.ended:
         lines.append(f"#EXT-X-PRELOAD-HINT:TYPE=PART,URI={quoted(p.preload_hint_uri)}")
     for report in p.rendition_reports:
@@ -232,9 +245,13 @@ def _first_segment_with_parts(p: MediaPlaylist) -> int:
     return len(p.segments)
 
 
-def _segment_lines(lines: list[str], segment: Segment, with_parts: bool) -> None:
+def _segment_lines(
+    lines: list[str], segment: Segment, with_parts: bool, map_uri: str | None
+) -> None:
     if segment.discontinuity:
         lines.append("#EXT-X-DISCONTINUITY")
+    if map_uri is not None:
+        lines.append(f"#EXT-X-MAP:URI={quoted(map_uri)}")
     if segment.program_date_time is not None:
         lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{date_time(segment.program_date_time)}")
     if with_parts or segment.uri is None:

@@ -1,6 +1,7 @@
-// The watch page's player: hls.js in low-latency mode, or the browser's own HLS (Safari),
-// and its viewer heartbeat. Also defines window.livecast, shared with chat.js: the tab's viewer
-// session id (one per tab, in sessionStorage) and the access token (in localStorage).
+// The watch page's player: hls.js in low-latency mode, or the browser's own HLS (Safari), or
+// dash.js with ?player=dash; and its viewer heartbeat. Also defines window.livecast, shared
+// with chat.js: the tab's viewer session id (one per tab, in sessionStorage) and the access
+// token (in localStorage).
 (function () {
   "use strict";
   const TOKEN_KEY = "livecast.access_token";
@@ -10,7 +11,7 @@
   const latencyEl = document.getElementById("latency");
   const messageEl = document.getElementById("message");
   const src = video.dataset.src;
-  let hls = null;
+  let player = null;  // the hls.js or dash.js instance: both have destroy()
 
   function newSessionId() {
     const bytes = new Uint8Array(16);
@@ -124,44 +125,86 @@
     statusEl.className = "status " + status;
   }
 
+  function retryLater() {
+    show("Playback interrupted; retrying…");
+    if (player) player.destroy();
+    player = null;
+    window.livecastPlayer = null;
+    setTimeout(start, 2000);
+  }
+
   function start() {
-    if (hls || video.src) return;
-    if (window.Hls && window.Hls.isSupported()) {
-      hls = new window.Hls({
-        lowLatencyMode: true,
-        backBufferLength: 30,
-        maxLiveSyncPlaybackRate: 1.5,  // catch up with the live edge after a stall or late start
-      });
-      window.livecastPlayer = hls;  // for tests and the latency readout
-      hls.on(window.Hls.Events.ERROR, function (_event, data) {
-        if (data.fatal) {
-          show("Playback interrupted; retrying…");
-          hls.destroy();
-          hls = null;
-          window.livecastPlayer = null;
-          setTimeout(start, 2000);
-        }
-      });
-      let firstLevel = true;
-      hls.on(window.Hls.Events.LEVEL_SWITCHED, function (_event, data) {
-        const level = hls.levels[data.level];
-        if (level && level.width && level.height) {
-          stats.resolution = level.width + "x" + level.height;
-        }
-        if (!firstLevel) stats.qualityChanges += 1;
-        firstLevel = false;
-      });
-      hls.on(window.Hls.Events.MANIFEST_PARSED, function () {
-        show("");
-        video.play().catch(function () {});
-      });
-      hls.loadSource(src);
-      hls.attachMedia(video);
+    if (player || video.src) return;
+    if (video.dataset.player === "dash") {
+      startDash();
+    } else if (window.Hls && window.Hls.isSupported()) {
+      startHls();
     } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
       video.src = src;
     } else {
       show("This browser cannot play HLS.");
     }
+  }
+
+  function startHls() {
+    const hls = new window.Hls({
+      lowLatencyMode: true,
+      backBufferLength: 30,
+      maxLiveSyncPlaybackRate: 1.5,  // catch up with the live edge after a stall or late start
+    });
+    player = hls;
+    window.livecastPlayer = hls;  // for tests and the latency readout
+    hls.on(window.Hls.Events.ERROR, function (_event, data) {
+      if (data.fatal) retryLater();
+    });
+    let firstLevel = true;
+    hls.on(window.Hls.Events.LEVEL_SWITCHED, function (_event, data) {
+      const level = hls.levels[data.level];
+      if (level && level.width && level.height) {
+        stats.resolution = level.width + "x" + level.height;
+      }
+      if (!firstLevel) stats.qualityChanges += 1;
+      firstLevel = false;
+    });
+    hls.on(window.Hls.Events.MANIFEST_PARSED, function () {
+      show("");
+      video.play().catch(function () {});
+    });
+    hls.loadSource(src);
+    hls.attachMedia(video);
+  }
+
+  // dash.js plays the MPD (?player=dash), keeping to the MPD's suggestedPresentationDelay.
+  function startDash() {
+    if (!window.dashjs) {
+      show("This browser cannot play DASH.");
+      return;
+    }
+    const events = window.dashjs.MediaPlayer.events;
+    const dash = window.dashjs.MediaPlayer().create();
+    dash.updateSettings({
+      streaming: { liveCatchup: { enabled: true, playbackRate: { min: -0.2, max: 0.5 } } },
+    });
+    player = dash;
+    window.livecastPlayer = dash;  // for tests and the latency readout
+    dash.on(events.ERROR, function (event) {
+      console.error("dash.js error", event.error);
+      retryLater();
+    });
+    let firstQuality = true;
+    dash.on(events.QUALITY_CHANGE_RENDERED, function (event) {
+      if (event.mediaType !== "video") return;
+      if (!firstQuality) stats.qualityChanges += 1;
+      firstQuality = false;
+    });
+    dash.on(events.STREAM_INITIALIZED, function () { show(""); });
+    dash.initialize(video, src, true);
+  }
+
+  function latency() {
+    if (!player) return NaN;
+    if (typeof player.getCurrentLiveLatency === "function") return player.getCurrentLiveLatency();
+    return player.latency;
   }
 
   async function poll() {
@@ -185,8 +228,9 @@
   }
 
   setInterval(function () {
-    if (hls && typeof hls.latency === "number" && isFinite(hls.latency)) {
-      latencyEl.textContent = "latency " + hls.latency.toFixed(2) + " s";
+    const seconds = latency();
+    if (typeof seconds === "number" && isFinite(seconds) && seconds > 0) {
+      latencyEl.textContent = "latency " + seconds.toFixed(2) + " s";
     }
   }, 1000);
   setInterval(poll, 5000);

@@ -23,6 +23,7 @@ from livecast.ingest.live import LiveStreams
 from livecast.ingest.metrics import IngestCollector
 from livecast.ingest.rtmp_server import RtmpLimits, RtmpServer
 from livecast.realtime.hub import Hub
+from livecast.realtime.wsserver import RoomWebSocketProtocol
 from livecast.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ async def serve(settings: Settings, *, started: float | None = None) -> None:
         lifespan="off",
         server_header=False,
         timeout_graceful_shutdown=10,
+        ws=RoomWebSocketProtocol,  # rooms on the wire, not through ASGI (see wsserver.py)
     )
     server = _HttpServer(config)
     stop = asyncio.Event()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.realtime.conftest import Person, eventually
 
@@ -231,8 +232,12 @@ async def test_markup_is_stored_and_returned_as_inert_text(
     assert response.json()["items"][0]["text"] == XSS
 
 
-async def test_two_clients_chat_over_real_sockets(person: Any, stream: Any, app: Any) -> None:
-    """The same through uvicorn and the websockets client: real frames on real sockets.
+@pytest.mark.parametrize("ws", ["livecast", "asgi"])
+async def test_two_clients_chat_over_real_sockets(
+    person: Any, stream: Any, app: Any, ws: str
+) -> None:
+    """The same through uvicorn and the websockets client: real frames on real sockets,
+    through livecast's own WebSocket protocol (as `livecast serve` runs) and through ASGI.
 
     Alice gives her token in the URL (as a browser would), Bob in his first message.
     """
@@ -242,11 +247,16 @@ async def test_two_clients_chat_over_real_sockets(person: Any, stream: Any, app:
     import uvicorn
     from websockets.asyncio.client import connect as ws_connect
 
+    from livecast.realtime.wsserver import RoomWebSocketProtocol
+
     alice: Person = await person("alice")
     bob: Person = await person("bob", role="viewer")
     room = await stream(alice, visibility="followers", live=True)
     await follow(app, bob, alice)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off")
+    protocol: Any = RoomWebSocketProtocol if ws == "livecast" else "auto"
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_config=None, lifespan="off", ws=protocol
+    )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     try:

@@ -28,9 +28,13 @@ _COALESCED = ("reactions", "counters", "viewer_update")  # only the latest of ea
 
 
 class Transport(Protocol):
-    """The socket side of a connection (a Starlette WebSocket in production)."""
+    """The socket side of a connection: livecast's own WebSocket protocol, or Starlette's."""
 
     async def send(self, text: str) -> None: ...
+
+    def try_send(self, text: str) -> bool:
+        """Send now if that needs no waiting; False to queue. ConnectionError: gone."""
+        ...
 
     async def close(self, code: int, reason: str) -> None: ...
 
@@ -113,6 +117,10 @@ class Connection:
         self.closing = asyncio.Event()
         self._queue: deque[Frame] = deque()
         self._wake = asyncio.Event()
+        # After the replay, a frame for an idle connection is written at once, without a
+        # wake-up of the send loop: the room's broadcast is then one write per client.
+        self._direct = False
+        self._sending = False
 
     @property
     def backlog(self) -> int:
@@ -122,6 +130,14 @@ class Connection:
         """Queue ``frame``; a client whose queue is full is disconnected instead."""
         if self.closing.is_set():
             return
+        if self._direct and not self._queue and not self._sending:
+            try:
+                if self.transport.try_send(frame.text(False)):
+                    self._sent(frame)
+                    return
+            except ConnectionError:
+                self.close(CloseCode.GOING_AWAY, "")
+                return
         if len(self._queue) >= self.hard_limit:
             reason = f"too slow; reconnect with since={self.last_seq}"
             self.close(CloseCode.TOO_SLOW, reason)
@@ -142,6 +158,7 @@ class Connection:
         """Run ``first`` (the replay), then send the queue in order, forever."""
         if first is not None:
             await first()
+        self._direct = True
         queue = self._queue
         while True:
             while not queue:
@@ -151,6 +168,13 @@ class Connection:
             lagging = len(queue) >= self.soft_limit
             if lagging:
                 self.sampled_frames += 1
-            await self.transport.send(frame.text(lagging))
-            if frame.last_seq > self.last_seq:
-                self.last_seq = frame.last_seq
+            self._sending = True
+            try:
+                await self.transport.send(frame.text(lagging))
+            finally:
+                self._sending = False
+            self._sent(frame)
+
+    def _sent(self, frame: Frame) -> None:
+        if frame.last_seq > self.last_seq:
+            self.last_seq = frame.last_seq

@@ -66,9 +66,12 @@ SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 class Socket(Protocol):
-    """What the handler needs of a WebSocket (Starlette's, adapted in the API layer)."""
+    """What the handler needs of a WebSocket: livecast's own (realtime/wsserver.py), or
+    Starlette's, adapted in the API layer."""
 
     async def send(self, text: str) -> None: ...
+
+    def try_send(self, text: str) -> bool: ...
 
     async def receive(self) -> str | bytes | None:
         """The next message; None once the client has gone."""

@@ -25,6 +25,9 @@ class StarletteSocket:
         except (RuntimeError, WebSocketDisconnect) as exc:  # the client is gone
             raise ConnectionError(str(exc)) from exc
 
+    def try_send(self, text: str) -> bool:
+        return False  # an ASGI send is always awaited: the connection queues instead
+
     async def receive(self) -> str | bytes | None:
         message = await self.websocket.receive()
         if message["type"] == "websocket.disconnect":

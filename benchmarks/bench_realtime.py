@@ -54,6 +54,7 @@ LIVECAST_ENV = {
     "LIVECAST_REACTIONS_PER_SECOND": "1000000",
     "LIVECAST_VIEWER_SESSIONS_PER_IP_PER_MINUTE": "1000000",
     "LIVECAST_WS_SEND_QUEUE_HARD": "100000",  # measure latency, not shedding
+    **({"LIVECAST_REALTIME_TICK_MS": os.environ["TICK_MS"]} if "TICK_MS" in os.environ else {}),
 }
 
 
@@ -344,7 +345,10 @@ def run_one(target: Target, args: argparse.Namespace) -> dict[str, Any]:
     assert loader.stdout is not None
     loader.stdin.write(b"go\n")
     loader.stdin.flush()
+    profiler = _profile(pid, args.seconds)
     report = json.loads(loader.stdout.readline())
+    if profiler is not None:
+        profiler.wait(60)
     cpu = cpu_seconds(pid) - cpu_start
     wall = time.monotonic() - wall_start
     load_cpu = cpu_seconds(loader.pid) - load_cpu_start
@@ -364,6 +368,17 @@ def run_one(target: Target, args: argparse.Namespace) -> dict[str, Any]:
         "p99_ms": latencies[int(len(latencies) * 0.99)] if latencies else float("nan"),
         "bytes_per_idle_conn": (rss_idle - rss_before) / args.clients,
     }
+
+
+def _profile(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
+    """With ``LIVECAST_BENCH_PROFILE=<file>``, py-spy samples the server while the load runs."""
+    target = os.environ.get("LIVECAST_BENCH_PROFILE")
+    if not target:
+        return None
+    py_spy = Path(sys.executable).with_name("py-spy")
+    duration = str(max(1, int(seconds) - 2))
+    command = [str(py_spy), "record", "-p", str(pid), "-d", duration, "-r", "100", "-f", "raw"]
+    return subprocess.Popen([*command, "-o", target], stdout=subprocess.DEVNULL)
 
 
 def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:

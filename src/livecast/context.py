@@ -64,10 +64,10 @@ class AppContext:
         A step that overruns is logged by name and the next one still runs, so one stuck
         component cannot hold the process (or a test's teardown) forever.
         """
+        if self.events is not None:  # first: what it still stores may be sent to webhooks
+            await _bounded("events", self.events.close())
         if self.webhooks is not None:
             await _bounded("webhooks", self.webhooks.close())
-        if self.events is not None:
-            self.events.close()
         await _bounded("bus", self.bus.close())
         if self.redis is not None:
             await _bounded("redis", self.redis.aclose())

@@ -32,6 +32,7 @@ from livecast.storage.models import StoredEvent
 log = logging.getLogger(__name__)
 
 NOT_STORED = frozenset({"ViewersCounted", "RoomEventsAppended"})
+STORE_BATCH = 500  # events written per transaction
 _ENVELOPE = ("type", "stream_id", "user_id", "occurred_at")
 
 Listener = Callable[[Sequence[StoredEvent]], Awaitable[None]]
@@ -104,10 +105,23 @@ class EventQuery:
 
 
 class EventStore:
+    """Stores the integration events this node publishes, and tells its listeners (webhooks).
+
+    Recording never holds up the publisher: the bus handler only queues the event, and a
+    background task writes what has queued in one transaction. A busy chat room publishes a
+    batch of comments several times a second; its writer must not wait for their copies in
+    the events table. Reads settle the queue first, so a node reads its own writes.
+    """
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: EventBus) -> None:
         self.sessions = sessions
         self._listeners: list[Listener] = []
         self._changed = asyncio.Event()
+        self._pending: list[DomainEvent] = []
+        self._queued = asyncio.Event()
+        self._settled = asyncio.Event()
+        self._settled.set()
+        self._task: asyncio.Task[None] | None = None
         self._unsubscribe_own = bus.subscribe_own(self.record)
         # Other nodes' events are stored by them; hearing one still means "look again".
         self._unsubscribe_all = bus.subscribe(self._wake)
@@ -116,10 +130,33 @@ class EventStore:
         self._listeners.append(listener)
 
     async def record(self, event: DomainEvent) -> None:
-        events = integration_events(event)
-        if not events:
+        """Queue ``event`` for storing (a bus handler: it returns at once)."""
+        if not integration_events(event):
             return
-        rows = [_row(item) for item in events]
+        self._pending.append(event)
+        self._settled.clear()
+        self._queued.set()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="event-store")
+
+    async def settle(self) -> None:
+        """Return once everything recorded so far is stored."""
+        await self._settled.wait()
+
+    async def _run(self) -> None:
+        while True:
+            await self._queued.wait()
+            self._queued.clear()
+            while self._pending:
+                batch, self._pending = self._pending[:STORE_BATCH], self._pending[STORE_BATCH:]
+                try:
+                    await self._store(batch)
+                except Exception:
+                    log.exception("could not store events", extra={"events": len(batch)})
+            self._settled.set()
+
+    async def _store(self, events: list[DomainEvent]) -> None:
+        rows = [_row(item) for event in events for item in integration_events(event)]
         async with self.sessions() as session:
             session.add_all(rows)
             await session.commit()
@@ -128,7 +165,7 @@ class EventStore:
             try:
                 await listener(rows)
             except Exception:
-                log.exception("event listener failed", extra={"event_type": event.type})
+                log.exception("event listener failed", extra={"events": len(rows)})
 
     async def _wake(self, event: DomainEvent) -> None:
         if integration_events(event):
@@ -152,6 +189,7 @@ class EventStore:
     async def find(
         self, query: EventQuery, limit: int, offset: int = 0
     ) -> tuple[list[StoredEvent], int]:
+        await self.settle()
         conditions = query.conditions()
         async with self.sessions() as session:
             total = await session.scalar(
@@ -167,15 +205,22 @@ class EventStore:
             return list(rows), int(total or 0)
 
     async def newest_id(self, query: EventQuery) -> int:
+        await self.settle()
         async with self.sessions() as session:
             newest = await session.scalar(
                 select(func.max(StoredEvent.id)).where(*query.conditions())
             )
         return int(newest or 0)
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Stop listening, store what is queued, and stop."""
         self._unsubscribe_own()
         self._unsubscribe_all()
+        if self._task is not None:
+            await self.settle()
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
         self._notify()
 
 

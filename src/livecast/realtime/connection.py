@@ -114,7 +114,9 @@ class Connection:
         self.sampled_frames = 0
         self.close_code: int = CloseCode.NORMAL
         self.close_reason = ""
-        self.closing = asyncio.Event()
+        # Resolved when the connection is told to close: a bare future, not an Event and a
+        # task waiting on it, since every connection holds one.
+        self.closing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue: deque[Frame] = deque()
         self._wake = asyncio.Event()
         # After the replay, a frame for an idle connection is written at once, without a
@@ -128,7 +130,7 @@ class Connection:
 
     def push(self, frame: Frame) -> None:
         """Queue ``frame``; a client whose queue is full is disconnected instead."""
-        if self.closing.is_set():
+        if self.closing.done():
             return
         if self._direct and not self._queue and not self._sending:
             try:
@@ -150,9 +152,9 @@ class Connection:
 
     def close(self, code: int, reason: str) -> None:
         """Ask for the connection to close; the socket handler does it."""
-        if not self.closing.is_set():
+        if not self.closing.done():
             self.close_code, self.close_reason = code, reason
-            self.closing.set()
+            self.closing.set_result(None)
 
     async def send_loop(self, first: Callable[[], Awaitable[None]] | None = None) -> None:
         """Run ``first`` (the replay), then send the queue in order, forever."""

@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 _CID_CACHE = 20_000
 
 
+BROADCAST_SLICE = 500  # connections served before the event loop is let go
+
+
 class RoomHost(Protocol):
     settings: Settings
     clock: Clock
@@ -309,7 +312,7 @@ class Room:
             if ticks % every == 0:
                 self._flush_engagement()
                 self._expire_pin()
-            self.broadcast()
+            await self.broadcast()
             if not self.connections and self._quiet():
                 self._shut()
                 await self.writer.close()
@@ -319,15 +322,23 @@ class Room:
         pending = self._reactions or self._likes or self._shares or self._outbox
         return not pending and self.writer.idle and not self._filling
 
-    def broadcast(self) -> None:
-        """Hand everything delivered since the last tick to every connection, as one frame."""
+    async def broadcast(self) -> None:
+        """Hand everything delivered since the last tick to every connection, as one frame.
+
+        A big room is served in slices with the event loop let go in between, so the reads and
+        database hand-offs of the next comments are not held up for a whole broadcast.
+        """
         if not self._outbox:
             return
         frame = TickFrame(self._outbox)
         self._outbox = []
         self.flushed_seq = self.delivered_seq
-        for conn in list(self.connections):
-            conn.push(frame)
+        connections = list(self.connections)
+        for start in range(0, len(connections), BROADCAST_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            for conn in connections[start : start + BROADCAST_SLICE]:
+                conn.push(frame)
 
     def _flush_engagement(self) -> None:
         if self._reactions or self._likes or self._shares:

@@ -221,7 +221,7 @@ class RoomSocket:
         finally:
             room.leave(conn)
             await self._detach(stream.id)
-        if conn.closing.is_set():
+        if conn.closing.done():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.socket.close(conn.close_code, conn.close_reason), 1)
 
@@ -229,10 +229,9 @@ class RoomSocket:
         """Send and receive until either side ends or the connection is told to close."""
         sending = asyncio.create_task(conn.send_loop(replay))
         reading = asyncio.create_task(self._read(room, conn))
-        closing = asyncio.create_task(conn.closing.wait())
-        tasks = {sending, reading, closing}
+        tasks = {sending, reading}
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({*tasks, conn.closing}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in tasks:
                 task.cancel()

@@ -38,6 +38,7 @@ from livecast.context import AppContext
 from livecast.domain.stream_lifecycle import StreamStatus
 from livecast.events.catalog import (
     DomainEvent,
+    PlayerReported,
     RoomEventsAppended,
     StreamEnded,
     StreamHealth,
@@ -107,15 +108,45 @@ class Analytics:
         self._rollup_due = 0.0
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe = ctx.bus.subscribe_own(self._on_event)
+        # With several nodes, a player's heartbeat may reach any of them: it travels on the
+        # bus to the node that ingests the stream and takes its snapshots.
+        self._shared = ctx.redis is not None
+        self._unsubscribe_reports = ctx.bus.subscribe(self._on_report)
         ctx.metrics.use_collector("analytics", AnalyticsCollector(self))
 
     # -- input ----------------------------------------------------------------------------
 
-    def heartbeat(self, stream_id: uuid.UUID, session_id: str, beat: PlayerBeat) -> None:
+    async def heartbeat(
+        self, stream_id: uuid.UUID, owner_id: uuid.UUID, session_id: str, beat: PlayerBeat
+    ) -> None:
         """A player's heartbeat was accepted (called by the heartbeat endpoint)."""
-        self.players.add(stream_id, session_id, self.clock.monotonic(), beat)
         if beat.errors:
             self.ctx.metrics.errors.labels("player").inc(beat.errors)
+        if not self._shared:
+            self.players.add(stream_id, session_id, self.clock.monotonic(), beat)
+            return
+        report = PlayerReported(
+            stream_id=stream_id,
+            user_id=owner_id,
+            session_id=session_id,
+            buffering_events=beat.buffering_events,
+            buffering_ms=beat.buffering_ms,
+            quality_changes=beat.quality_changes,
+            errors=beat.errors,
+            latency_ms=beat.latency_ms,
+        )
+        await self.ctx.bus.publish(report)  # every node hears it, this one included
+
+    async def _on_report(self, event: DomainEvent) -> None:
+        if isinstance(event, PlayerReported):
+            beat = PlayerBeat(
+                buffering_events=event.buffering_events,
+                buffering_ms=event.buffering_ms,
+                quality_changes=event.quality_changes,
+                errors=event.errors,
+                latency_ms=event.latency_ms,
+            )
+            self.players.add(event.stream_id, event.session_id, self.clock.monotonic(), beat)
 
     async def _on_event(self, event: DomainEvent) -> None:
         if isinstance(event, RoomEventsAppended):
@@ -324,6 +355,7 @@ class Analytics:
 
     async def close(self) -> None:
         self._unsubscribe()
+        self._unsubscribe_reports()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

@@ -80,6 +80,21 @@ class ViewerMilestone(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PlayerReported(DomainEvent):
+    """A player's heartbeat report, for the node that keeps the stream's analytics.
+
+    Sent on a shared bus only (several nodes); not stored. ``user_id`` is the stream's owner.
+    """
+
+    session_id: str
+    buffering_events: int = 0
+    buffering_ms: int = 0
+    quality_changes: int = 0
+    errors: int = 0
+    latency_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ViewersCounted(DomainEvent):
     """A stream's concurrent viewers and peak, as last counted (at most once a second).
 

@@ -31,7 +31,7 @@ from livecast.storage.models import StoredEvent
 
 log = logging.getLogger(__name__)
 
-NOT_STORED = frozenset({"ViewersCounted", "RoomEventsAppended"})
+NOT_STORED = frozenset({"ViewersCounted", "RoomEventsAppended", "PlayerReported"})
 STORE_BATCH = 500  # events written per transaction
 _ENVELOPE = ("type", "stream_id", "user_id", "occurred_at")
 

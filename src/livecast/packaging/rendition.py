@@ -47,7 +47,7 @@ class LivePart:
     complete: bool = False
     offset: int = 0  # within the segment's bytes, once the segment is complete
     size: int = 0
-    opened_at: float = 0.0  # monotonic time its first unit arrived
+    last_in_at: float = 0.0  # monotonic time its newest unit arrived
 
 
 @dataclass(eq=False, slots=True)
@@ -117,7 +117,7 @@ class Rendition:
         self._frame_ms = 0.0  # smoothed video frame duration
         self._last_dts: int | None = None
         self._spilling: set[asyncio.Task[None]] = set()
-        # Told each completed part's publish latency (first unit in -> part out), in seconds.
+        # Told each completed part's publish latency (its last unit in -> part out), seconds.
         self.part_observer: Callable[[float], None] | None = None
 
     # -- input ----------------------------------------------------------------------------
@@ -160,6 +160,7 @@ class Rendition:
 
     def add(self, unit: Unit, *, cut: bool) -> None:
         """Append ``unit``; ``cut`` starts a new segment with it."""
+        arrived = time.monotonic()
         self._discontinuity |= unit.discontinuity
         if self._last_dts is not None and unit.dts > self._last_dts:
             delta = unit.dts - self._last_dts
@@ -172,6 +173,7 @@ class Rendition:
             self._open_part(unit)
         part = self.current_part
         assert part is not None
+        part.last_in_at = arrived
         if unit.kind == "video":
             if self._in_band and unit.keyframe:
                 unit = replace(unit, payload=self._in_band + unit.payload)
@@ -237,7 +239,6 @@ class Rendition:
         assert segment is not None
         independent = unit.keyframe or unit.kind == "audio"
         part = LivePart(segment.msn, len(segment.parts), independent, unit.dts)
-        part.opened_at = time.monotonic()
         segment.parts.append(part)
 
     def _close_part(self) -> None:
@@ -247,7 +248,7 @@ class Rendition:
         self._flush_audio(part)
         part.complete = True
         if self.part_observer is not None:
-            self.part_observer(time.monotonic() - part.opened_at)
+            self.part_observer(time.monotonic() - part.last_in_at)
         self._notify(playlist=True)
 
     def _flush_audio(self, part: LivePart) -> None:

@@ -64,8 +64,9 @@ async def _beat(
     viewers = await hub.viewers.beat(uow.session, stream, session_id, viewer, beat, country)
     await uow.commit()
     insights: Analytics = request.app.state.analytics
-    insights.heartbeat(
+    await insights.heartbeat(
         stream.id,
+        stream.user_id,
         session_id,
         PlayerBeat(
             buffering_events=body.buffering_events,

@@ -21,8 +21,9 @@ from livecast.api.app import create_app
 from livecast.context import AppContext, build_context
 from livecast.realtime.hub import Hub
 from livecast.settings import Settings
-from livecast.storage.models import Stream, User
-from tests.realtime.conftest import FakeClock, Person
+from livecast.storage.models import Stream
+from tests.realtime.conftest import FakeClock, Person, person  # noqa: F401 - a fixture
+from tests.realtime.conftest import beat as player_beat
 from tests.realtime.wsclient import WsClient
 
 API = "/api/v1"
@@ -85,24 +86,6 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def person(ctx: AppContext) -> Callable[..., Any]:
-    async def make(name: str, role: str = "streamer") -> Person:
-        async with ctx.sessions() as session:
-            user = User(
-                username=name,
-                email=f"{name}@example.com",
-                password_hash="not-a-hash",
-                role=role,
-                display_name=name.title(),
-            )
-            session.add(user)
-            await session.commit()
-        return Person(user, ctx.signer.issue(user.id, role))
-
-    return make
-
-
-@pytest.fixture
 def stream(ctx: AppContext) -> Callable[..., Any]:
     async def make(owner: Person, title: str = "Analytics test") -> Stream:
         async with ctx.unit_of_work() as uow:
@@ -114,18 +97,28 @@ def stream(ctx: AppContext) -> Callable[..., Any]:
     return make
 
 
+async def _move(ctx: AppContext, stream_id: uuid.UUID, start: bool, at: datetime) -> None:
+    """Start or end the stream, stamped with the fake clock's ``at``."""
+    async with ctx.unit_of_work() as uow:
+        record = await uow.session.get(Stream, stream_id)
+        assert record is not None
+        if start:
+            await uow.streams.start(record)
+            record.started_at = at
+        else:
+            await uow.streams.end(record)
+            record.ended_at = at
+        await uow.commit()
+
+
 @pytest.fixture
 def go_live(ctx: AppContext, clock: FakeClock) -> Callable[..., Any]:
     """Start the stream now, by the fake clock."""
 
     async def start(stream_id: uuid.UUID) -> datetime:
-        async with ctx.unit_of_work() as uow:
-            record = await uow.session.get(Stream, stream_id)
-            assert record is not None
-            await uow.streams.start(record)
-            record.started_at = started = clock.now()
-            await uow.commit()
-            return started
+        started = clock.now()
+        await _move(ctx, stream_id, True, started)
+        return started
 
     return start
 
@@ -135,20 +128,15 @@ def end(ctx: AppContext, clock: FakeClock) -> Callable[..., Any]:
     """End the stream now, by the fake clock."""
 
     async def finish(stream_id: uuid.UUID) -> None:
-        async with ctx.unit_of_work() as uow:
-            record = await uow.session.get(Stream, stream_id)
-            assert record is not None
-            await uow.streams.end(record)
-            record.ended_at = clock.now()
-            await uow.commit()
+        await _move(ctx, stream_id, False, clock.now())
 
     return finish
 
 
 @pytest.fixture
 def connect(app: FastAPI) -> Callable[..., WsClient]:
-    def make(stream_id: uuid.UUID, person: Person, **query: Any) -> WsClient:
-        return WsClient(app, f"/ws/streams/{stream_id}", query={"token": person.token, **query})
+    def make(stream_id: uuid.UUID, who: Person, **query: Any) -> WsClient:
+        return WsClient(app, f"/ws/streams/{stream_id}", query={"token": who.token, **query})
 
     return make
 
@@ -160,11 +148,7 @@ async def beat(
     who: Person | None = None,
     **body: Any,
 ) -> httpx.Response:
-    headers = who.headers if who else {}
-    response = await client.post(
-        f"{API}/streams/{stream_id}/viewers/heartbeat",
-        headers=headers,
-        json={"session_id": session_id, **body},
-    )
+    """A heartbeat that must be accepted."""
+    response = await player_beat(client, stream_id, session_id, who, **body)
     assert response.status_code == 200, response.text
     return response

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,17 +14,9 @@ import httpx
 import pytest
 
 from livecast.testing import free_port
+from tests.e2e.conftest import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_until(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def healthy(port: int) -> bool:
@@ -58,7 +49,7 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
         text=True,
     )
     try:
-        wait_until(lambda: healthy(port) or process.poll() is not None, 30, "the server")
+        wait_for(lambda: healthy(port) or process.poll() is not None, 30, "the server")
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
         yield process, port
     finally:

@@ -23,8 +23,11 @@ from tests.helpers import user_headers
 Tag = FlvTag
 
 
-def encode_tags(path: Path, size: str, seconds: int) -> list[Tag]:
-    """``seconds`` of ``size`` 25 fps H.264 (B-frames, 1 s GOP) and AAC, as FLV tags."""
+def encode_tags(
+    path: Path, size: str, seconds: int, *, gop: int = 25, pattern: str = "testsrc"
+) -> list[Tag]:
+    """``seconds`` of ``size`` 25 fps H.264 (B-frames, ``gop`` frames a GOP) and AAC, as FLV
+    tags; ``pattern`` is the lavfi test source."""
     subprocess.run(
         [
             imageio_ffmpeg.get_ffmpeg_exe(),
@@ -34,7 +37,7 @@ def encode_tags(path: Path, size: str, seconds: int) -> list[Tag]:
             "-f",
             "lavfi",
             "-i",
-            f"testsrc=size={size}:rate=25",
+            f"{pattern}=size={size}:rate=25",
             "-f",
             "lavfi",
             "-i",
@@ -48,7 +51,7 @@ def encode_tags(path: Path, size: str, seconds: int) -> list[Tag]:
             "-bf",
             "2",
             "-g",
-            "25",
+            str(gop),
             "-sc_threshold",
             "0",
             "-pix_fmt",

@@ -223,6 +223,22 @@ def connect(app: FastAPI) -> Callable[..., Any]:
     return make
 
 
+async def beat(
+    client: httpx.AsyncClient,
+    stream_id: Any,
+    session_id: str,
+    who: Person | None = None,
+    **body: Any,
+) -> httpx.Response:
+    """A player's heartbeat as ``who`` (anonymous when None); ``headers=`` adds headers."""
+    headers = {**(who.headers if who else {}), **body.pop("headers", {})}
+    return await client.post(
+        f"/api/v1/streams/{stream_id}/viewers/heartbeat",
+        headers=headers,
+        json={"session_id": session_id, **body},
+    )
+
+
 async def eventually(predicate: Callable[[], bool], within: float = 5, what: str = "") -> None:
     """Wait until ``predicate`` holds, checking as the event loop runs; never a fixed sleep."""
     loop = asyncio.get_running_loop()

@@ -11,25 +11,9 @@ from livecast.events.catalog import ViewerMilestone
 from livecast.realtime.hub import Hub
 from livecast.storage.models import RoomEvent, Stream, ViewerSession
 from tests.helpers import assert_problem
-from tests.realtime.conftest import Person
+from tests.realtime.conftest import Person, beat
 
 API = "/api/v1/streams"
-
-
-async def beat(
-    client: httpx.AsyncClient,
-    stream_id: Any,
-    session_id: str,
-    who: Person | None = None,
-    **body: Any,
-) -> httpx.Response:
-    headers = who.headers if who else {}
-    headers = {**headers, **body.pop("headers", {})}
-    return await client.post(
-        f"{API}/{stream_id}/viewers/heartbeat",
-        headers=headers,
-        json={"session_id": session_id, **body},
-    )
 
 
 async def rows(ctx: Any, stream_id: Any) -> dict[str, ViewerSession]:

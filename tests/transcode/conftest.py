@@ -3,38 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import imageio_ffmpeg
 import pytest
 
 from livecast.api.app import create_app
 from livecast.context import AppContext
 from livecast.events.catalog import DomainEvent, TranscodeStateChanged
 from livecast.ingest.live import LiveStream, LiveStreams
-from tests.flv_file import read_tags
 from tests.helpers import user_headers
 from tests.packaging.conftest import Node, Tag, node, source_tags  # noqa: F401 - fixtures
+from tests.packaging.conftest import encode_tags as encode_packaging_tags
 
 
 def encode_tags(path: Path, size: str, seconds: int) -> list[Tag]:
-    """``seconds`` of ``size`` 25 fps H.264 (B-frames, 2 s GOP) and AAC, as FLV tags."""
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(),
-            *("-hide_banner", "-loglevel", "error"),
-            *("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25"),
-            *("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"),
-            *("-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2"),
-            *("-g", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac"),
-            *("-f", "flv", str(path)),
-        ],
-        check=True,
-    )
-    return read_tags(path)
+    """``seconds`` of ``size`` 25 fps with a 2 s GOP (the ladder's segment target)."""
+    return encode_packaging_tags(path, size, seconds, gop=50, pattern="testsrc2")
 
 
 @pytest.fixture(scope="session")

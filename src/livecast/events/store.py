@@ -131,9 +131,10 @@ class EventStore:
 
     async def record(self, event: DomainEvent) -> None:
         """Queue ``event`` for storing (a bus handler: it returns at once)."""
-        if not integration_events(event):
+        items = integration_events(event)
+        if not items:
             return
-        self._pending.append(event)
+        self._pending += items
         self._settled.clear()
         self._queued.set()
         if self._task is None:
@@ -156,7 +157,8 @@ class EventStore:
             self._settled.set()
 
     async def _store(self, events: list[DomainEvent]) -> None:
-        rows = [_row(item) for event in events for item in integration_events(event)]
+        """Write integration events (already converted by :meth:`record`)."""
+        rows = [_row(item) for item in events]
         async with self.sessions() as session:
             session.add_all(rows)
             await session.commit()

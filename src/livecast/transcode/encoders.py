@@ -73,17 +73,13 @@ def detect_encoders(ffmpeg: str) -> frozenset[str]:
     return parse_encoders(result.stdout)
 
 
+@functools.cache
 def probe_encoder(ffmpeg: str, encoder: str) -> str | None:
     """None when ``encoder`` encodes a frame on this machine, else ffmpeg's reason.
 
     A GPU encoder is compiled into most ffmpeg builds whether or not the machine has the GPU
-    and driver; only trying it tells.
+    and driver; only trying it tells. Each encoder is tried once per binary.
     """
-    return _probe(ffmpeg, encoder)
-
-
-@functools.cache
-def _probe(ffmpeg: str, encoder: str) -> str | None:
     argv = [ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi"]
     argv += ["-i", "color=black:size=256x144:rate=30", "-frames:v", "1", "-c:v", encoder]
     argv += ["-f", "null", "-"]

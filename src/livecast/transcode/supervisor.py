@@ -80,6 +80,7 @@ class LadderSupervisor:
         self.restarts = 0
         self.last_exit: str | None = None
         self.pid: int | None = None
+        self.exit_code: int | None = None  # of the last run
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
         self.stderr_lines = 0
         self._last_input = self._last_output = clock()
@@ -109,7 +110,7 @@ class LadderSupervisor:
     async def _supervise(self) -> None:
         delay = self.options.backoff_initial
         while not self.source.closed:
-            started = self.clock()
+            started, self.exit_code = self.clock(), None
             try:
                 await self._run_once()
                 reason, immediate = "ffmpeg exited", False
@@ -121,6 +122,9 @@ class LadderSupervisor:
                 reason, immediate = f"could not run ffmpeg: {exc}", False
             if self.source.closed:
                 break
+            if self.exit_code is not None and "exited with code" not in reason:
+                # Whichever side noticed first (a broken pipe, a stall), say how ffmpeg ended.
+                reason = f"{reason}; ffmpeg exited with code {self.exit_code}"
             self.last_exit = reason
             self.restarts += 1
             self._set_state("restarting", self._summary(reason))
@@ -186,7 +190,7 @@ class LadderSupervisor:
             reader.close()
             for task in tasks:
                 task.cancel()
-            code = await process.terminate(child)
+            code = self.exit_code = await process.terminate(child)
             await asyncio.gather(*tasks, return_exceptions=True)
             # Let the collectors read what ffmpeg wrote before it died, then stop them.
             with contextlib.suppress(TimeoutError):

@@ -159,13 +159,11 @@ async def run(seconds: int, database_url: str) -> None:
     admin = create_engine(database_url)
     async with admin.begin() as conn:
         await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_engine(database_url, server_settings={"search_path": schema})
     try:
-        await measure(
-            seconds,
-            database_url,
-            create_engine(database_url, server_settings={"search_path": schema}),
-        )
+        await measure(seconds, database_url, engine)
     finally:
+        await engine.dispose()
         async with admin.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         await admin.dispose()

@@ -40,6 +40,7 @@ class AppContext:
     redis: Redis | None = None  # with LIVECAST_BUS_URL=redis://: presence and rate limits too
     events: EventStore | None = None  # stores every event this node publishes
     webhooks: WebhookDispatcher | None = None
+    owns_engine: bool = True  # False when the caller passed the engine in: it disposes it
 
     @property
     def refresh_ttl(self) -> timedelta:
@@ -71,7 +72,8 @@ class AppContext:
         await _bounded("bus", self.bus.close())
         if self.redis is not None:
             await _bounded("redis", self.redis.aclose())
-        await _bounded("database", self.engine.dispose())
+        if self.owns_engine:
+            await _bounded("database", self.engine.dispose())
 
 
 async def _bounded(step: str, work: Coroutine[Any, Any, None], seconds: float = 15) -> None:
@@ -87,8 +89,10 @@ async def build_context(
 ) -> AppContext:
     """Connect to the database (migrating it to the newest schema) and wire the components.
 
-    ``engine`` overrides the one the settings describe (tests use it to pin a schema).
+    ``engine`` overrides the one the settings describe (tests use it to pin a schema, and
+    several contexts may share it); whoever passes it in disposes it.
     """
+    owns_engine = engine is None
     engine = engine or db.create_engine(settings.effective_database_url)
     if migrate:
         await db.upgrade(engine)
@@ -101,6 +105,7 @@ async def build_context(
         bus=bus,
         auth_limiter=RateLimiter(settings.auth_rate_limit_per_minute, 60),
         redis=redis,
+        owns_engine=owns_engine,
     )
     ctx.start_events()
     return ctx

@@ -33,11 +33,10 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def ctx(settings: Settings, engine: AsyncEngine) -> AsyncIterator[AppContext]:
-    """The shared context, with the webhook worker stopped before the engine is disposed."""
+    """The shared context; it stops its workers, and the engine fixture disposes the engine."""
     context = await build_context(settings, engine=engine)
     yield context
-    if context.webhooks is not None:
-        await context.webhooks.close()
+    await context.close()
 
 
 @dataclass

@@ -45,12 +45,13 @@ typecheck: $(STAMP)
 
 unit: install
 	bash scripts/system-deps.sh
-	$(BIN)/pytest -q --cov --cov-report=term:skip-covered
+	$(BIN)/pytest --cov --cov-report=term:skip-covered
 
 fuzz-api: $(STAMP)
 	$(BIN)/python scripts/fuzz_api.py
 
-test: lint typecheck unit fuzz-api
+# pytest runs last, so that its summary line ends the output.
+test: lint typecheck fuzz-api unit
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

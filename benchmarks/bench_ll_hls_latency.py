@@ -92,10 +92,13 @@ def glass_to_glass(watch_url: str, seconds: int) -> list[float]:
         page = browser.new_page(bypass_csp=True)
         page.goto(watch_url)
         page.wait_for_function("document.getElementById('video').currentTime > 1", timeout=30_000)
-        time.sleep(5)  # let hls.js settle at its target before sampling
+        time.sleep(5)  # let the player settle at its target before sampling
         for _ in range(seconds):
             time.sleep(1)
             samples.append(float(page.evaluate("window.livecastPlayer.latency")))
+        target = page.evaluate("window.livecastPlayer.targetLatency")
+        rate = page.evaluate("document.getElementById('video').playbackRate")
+        print(f"player target latency {target:.2f} s, playback rate at the end {rate}")
         browser.close()
     return samples
 

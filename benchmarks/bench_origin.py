@@ -26,35 +26,61 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.harness import Node, livecast_server, publish_file, rss_mb
+from benchmarks.harness import Node, livecast_server, profile, publish_file, rss_mb
 from livecast.testing import free_port
 
 HELD = int(os.environ.get("HELD", "10000"))
 WRK_SECONDS = int(os.environ.get("WRK_SECONDS", "10"))
 
 
-async def hold(host: str, port: int, path: str, count: int) -> list[float]:
-    """Open ``count`` connections, send one blocking request on each, return arrival times."""
-    connections = []
-    for start in range(0, count, 500):
-        batch = [asyncio.open_connection(host, port) for _ in range(start, min(count, start + 500))]
-        connections.extend(await asyncio.gather(*batch))
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-    for _, writer in connections:
-        writer.write(request)
-    sent = time.monotonic()
+class _HeldClient(asyncio.Protocol):
+    """One connection holding one blocking request; notes when its response starts and ends."""
 
-    async def arrival(reader: asyncio.StreamReader) -> float:
-        head = await reader.readuntil(b"\r\n\r\n")
+    def __init__(self, request: bytes) -> None:
+        self.request = request
+        self.first: float | None = None
+        self.data = bytearray()
+        self.done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def send(self) -> None:
+        self.transport.write(self.request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        if self.first is None:
+            self.first = time.monotonic()
+        self.data += data
+        head, found, body = bytes(self.data).partition(b"\r\n\r\n")
+        if not found or self.done.done():
+            return
         length = int(re.search(rb"content-length: (\d+)", head.lower())[1])  # type: ignore[index]
-        await reader.readexactly(length)
-        if not head.startswith(b"HTTP/1.1 200"):
-            raise RuntimeError(head.split(b"\r\n")[0].decode())
-        return time.monotonic()
+        if len(body) >= length:
+            if not head.startswith(b"HTTP/1.1 200"):
+                self.done.set_exception(RuntimeError(head.split(b"\r\n")[0].decode()))
+            else:
+                self.done.set_result(self.first)
 
-    times = await asyncio.gather(*(arrival(reader) for reader, _ in connections))
-    for _, writer in connections:
-        writer.close()
+
+async def hold(host: str, port: int, path: str, count: int) -> list[float]:
+    """Open ``count`` connections, send one blocking request on each, return the times the
+    responses' first bytes arrived."""
+    loop = asyncio.get_running_loop()
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    clients: list[_HeldClient] = []
+    for start in range(0, count, 500):
+        batch = [
+            loop.create_connection(lambda: _HeldClient(request), host, port)
+            for _ in range(start, min(count, start + 500))
+        ]
+        clients.extend(protocol for _, protocol in await asyncio.gather(*batch))
+    for client in clients:
+        client.send()
+    sent = time.monotonic()
+    times = await asyncio.gather(*(client.done for client in clients))
+    for client in clients:
+        client.transport.close()
     print(f"  first response {min(times) - sent:.2f} s after the last request was sent", end="")
     return list(times)
 
@@ -114,7 +140,7 @@ def main() -> None:
 def held_requests(node: Node, base: str) -> None:
     print(f"held blocking requests ({HELD}):")
     before = rss_mb(node.process.pid)
-    hint = re.search(r"part-(\d+)-", node.http.get(f"{base}/index.m3u8").text)
+    hint = re.search(r"PRELOAD-HINT:.*part-(\d+)-", node.http.get(f"{base}/index.m3u8").text)
     assert hint is not None
     path = f"{base}/index.m3u8?_HLS_msn={int(hint[1]) + 2}&_HLS_part=0"
     client = subprocess.Popen(
@@ -124,6 +150,7 @@ def held_requests(node: Node, base: str) -> None:
          "c('127.0.0.1', int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))",
          str(Path(__file__).resolve().parent.parent), str(node.http_port), path, str(HELD)],
     )  # fmt: skip
+    profiler = profile(node.process.pid, 12, rate=1000)
     peak = before
     while client.poll() is None:
         peak = max(peak, rss_mb(node.process.pid))
@@ -132,6 +159,28 @@ def held_requests(node: Node, base: str) -> None:
         f"  server RSS {before:.0f} MB before, {peak:.0f} MB while held: "
         f"{(peak - before) * 1024 / HELD:.1f} KB per held request"
     )
+    if profiler is not None:
+        profiler.wait()
+    count, total, bound = _histogram(node, "livecast_hls_held_release_seconds")
+    if count:
+        print(
+            f"  server: {count:.0f} release(s) wrote their responses in {total / count * 1000:.1f}"
+            f" ms on average, each within {bound * 1000:.0f} ms"
+        )
+
+
+def _histogram(node: Node, name: str) -> tuple[float, float, float]:
+    """(count, sum, upper bound of the highest non-empty bucket) of histogram ``name``."""
+    text = node.http.get("/metrics").text
+
+    def value(suffix: str) -> float:
+        found = re.search(rf"^{name}_{suffix} (\S+)$", text, re.M)
+        return float(found[1]) if found else 0.0
+
+    count = value("count")
+    buckets = re.finditer(rf'^{name}_bucket{{le="([^"]+)"}} (\S+)$', text, re.M)
+    bound = next((float(m[1]) for m in buckets if float(m[2]) >= count), float("inf"))
+    return count, value("sum"), bound
 
 
 def request_rate(node: Node, base: str, tmp: str) -> subprocess.Popen[bytes]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,3 +82,14 @@ def livecast_server(extra_env: dict[str, str] | None = None) -> Iterator[Node]:
         env = {"LIVECAST_TRANSCODE_ENABLED": "false", **(extra_env or {})}
         with serve(Path(tmp), env, username="bench", stderr=None) as node:
             yield node
+
+
+def profile(pid: int, seconds: float, rate: int = 100) -> subprocess.Popen[bytes] | None:
+    """With ``LIVECAST_BENCH_PROFILE=<file>``, py-spy samples ``pid`` for ``seconds`` into that
+    file (raw folded stacks). None without the variable. `pip install py-spy` first."""
+    target = os.environ.get("LIVECAST_BENCH_PROFILE")
+    if not target:
+        return None
+    py_spy = Path(sys.executable).with_name("py-spy")
+    command = [str(py_spy), "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-f", "raw"]
+    return subprocess.Popen([*command, "-r", str(rate), "-o", target], stdout=subprocess.DEVNULL)

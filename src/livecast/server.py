@@ -19,6 +19,7 @@ import uvicorn
 from livecast.analytics.engine import Analytics
 from livecast.api.app import create_app
 from livecast.context import build_context
+from livecast.delivery.wire import OriginHttpProtocol
 from livecast.ingest.live import LiveStreams
 from livecast.ingest.metrics import IngestCollector
 from livecast.ingest.rtmp_server import RtmpLimits, RtmpServer
@@ -64,6 +65,7 @@ async def serve(settings: Settings, *, started: float | None = None) -> None:
         server_header=False,
         timeout_graceful_shutdown=10,
         ws=RoomWebSocketProtocol,  # rooms on the wire, not through ASGI (see wsserver.py)
+        http=OriginHttpProtocol,  # the origin answers on the wire too (see delivery/wire.py)
     )
     server = _HttpServer(config)
     stop = asyncio.Event()

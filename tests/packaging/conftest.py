@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,11 @@ from typing import Any
 import httpx
 import imageio_ffmpeg
 import pytest
+import uvicorn
 
 from livecast.api.app import create_app
 from livecast.context import AppContext
+from livecast.delivery.wire import OriginHttpProtocol
 from livecast.ingest.live import LiveStream, LiveStreams
 from livecast.packaging.packager import StreamPackager
 from tests.flv_file import FlvTag, read_tags
@@ -133,17 +136,67 @@ async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
             await asyncio.sleep(0.005)
 
 
-@pytest.fixture
-async def node(ctx: AppContext) -> AsyncIterator[Node]:
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers (the test runner owns those)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def wire_server(app: Any) -> AsyncIterator[str]:
+    """``app`` served over real sockets the way ``livecast serve`` does: the origin answers
+    on the wire (delivery/wire.py), the rest through ASGI. Yields the base URL."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        http=OriginHttpProtocol,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(10):
+        while not server.started:  # noqa: ASYNC110 - uvicorn sets it from its own task
+            await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@contextlib.asynccontextmanager
+async def serving(ctx: AppContext, *, wire: bool) -> AsyncIterator[Node]:
+    """The app, reached through ASGI in process, or over TCP with the wire origin."""
     ctx.settings.stream_key_attempts_per_minute = 1000
     live = LiveStreams(ctx)
     app = create_app(ctx, live)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with contextlib.AsyncExitStack() as stack:
+        if wire:
+            base = await stack.enter_async_context(wire_server(app))
+            http = httpx.AsyncClient(base_url=base)
+        else:
+            transport = httpx.ASGITransport(app=app)
+            http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        await stack.enter_async_context(http)
         headers = await user_headers(http, "streamer")
         yield Node(ctx, live, http, app, headers)
     await app.state.realtime.close()  # create_app made it; its tasks use the database
     await live.close()
+
+
+@pytest.fixture(params=["asgi", "wire"])
+async def node(ctx: AppContext, request: pytest.FixtureRequest) -> AsyncIterator[Node]:
+    wire = request.param == "wire"
+    if wire and ctx.engine.dialect.name == "postgresql":
+        pytest.skip("the origin does not touch the database: the wire runs once, on SQLite")
+    async with serving(ctx, wire=wire) as served:
+        yield served
 
 
 def lines(text: str, prefix: str) -> list[str]:

@@ -25,11 +25,13 @@ from livecast.api.routers import (
 )
 from livecast.context import AppContext
 from livecast.delivery.origin import HlsOrigin
+from livecast.delivery.wire import HeldRequests
 from livecast.ingest.live import LiveStreams
 from livecast.observability.middleware import (
     BodyLimitMiddleware,
     ObservabilityMiddleware,
     PathDispatch,
+    RequestLog,
 )
 from livecast.realtime.hub import Hub
 from livecast.web import pages
@@ -76,6 +78,8 @@ def create_app(
     install_problem_handlers(app)
     live = app.state.live
     origin = HlsOrigin(live.packagers, ctx.signer)
+    app.state.origin = origin  # delivery/wire.py answers from it on the socket, past ASGI
+    app.state.held_requests = HeldRequests(RequestLog(ctx.metrics))
     app.add_middleware(PathDispatch, prefixes=("/hls/", "/dash/"), target=origin)
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.settings.max_request_body_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=ctx.metrics)

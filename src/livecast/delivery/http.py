@@ -1,10 +1,16 @@
-"""Minimal raw-ASGI response helpers for the origin's hot paths (no framework per request)."""
+"""Origin replies as plain values, sent through ASGI or written to a socket as they are.
+
+The origin works out a :class:`Reply` without knowing how it travels: the ASGI app sends it
+as two ASGI messages, and the wire protocol (``delivery/wire.py``) writes it to the transport
+as one HTTP/1.1 message. Both add the same CORS headers and Content-Length.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, MutableMapping
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
 
 from starlette.types import Send
 
@@ -17,21 +23,22 @@ CORS: Headers = [
 PROBLEM_JSON = b"application/problem+json"
 
 
-async def respond(
-    send: Send,
-    status: int,
-    body: bytes = b"",
-    headers: Iterable[tuple[bytes, bytes]] = (),
-    *,
-    head: bool = False,
-) -> None:
-    all_headers = [*CORS, *headers, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": all_headers})
-    await send({"type": "http.response.body", "body": b"" if head else body})
+@dataclass(slots=True)
+class Reply:
+    """A whole response: status, headers (besides CORS and Content-Length) and body.
+
+    ``head`` answers a HEAD request: the headers describe ``body`` but it is not sent.
+    """
+
+    status: int
+    body: bytes = b""
+    headers: Headers = field(default_factory=list)
+    head: bool = False
 
 
-async def problem(send: Send, status: int, title: str, detail: str, instance: str) -> None:
-    document: dict[str, Any] = {
+def problem(status: int, title: str, detail: str, instance: str) -> Reply:
+    """An RFC 9457 problem document."""
+    document = {
         "type": "about:blank",
         "title": title,
         "status": status,
@@ -39,11 +46,35 @@ async def problem(send: Send, status: int, title: str, detail: str, instance: st
         "instance": instance,
     }
     headers = [(b"content-type", PROBLEM_JSON), (b"cache-control", b"no-store")]
-    await respond(send, status, json.dumps(document).encode(), headers)
+    return Reply(status, json.dumps(document).encode(), headers)
 
 
-def header(scope: MutableMapping[str, Any], name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", ()):
+async def send_reply(send: Send, reply: Reply) -> None:
+    """Send ``reply`` through ASGI."""
+    headers = [*CORS, *reply.headers, (b"content-length", b"%d" % len(reply.body))]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if reply.head else reply.body})
+
+
+_STATUS_LINES = {
+    status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
+    for status in HTTPStatus
+}
+_CORS_LINES = b"".join(b"%s: %s\r\n" % pair for pair in CORS)
+
+
+def response_head(reply: Reply) -> bytes:
+    """The status line and header lines of ``reply`` as HTTP/1.1 bytes, without the blank
+    line that ends them (the caller may add headers of its own first)."""
+    lines = [_STATUS_LINES.get(reply.status) or b"HTTP/1.1 %d \r\n" % reply.status, _CORS_LINES]
+    lines.extend(b"%s: %s\r\n" % pair for pair in reply.headers)
+    lines.append(b"content-length: %d\r\n" % len(reply.body))
+    return b"".join(lines)
+
+
+def header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower case) in an ASGI-style header list."""
+    for key, value in headers:
         if key == name:
             return bytes(value)
     return None

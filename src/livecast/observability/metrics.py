@@ -13,6 +13,7 @@ from prometheus_client import (
     PLATFORM_COLLECTOR,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     ProcessCollector,
 )
@@ -48,6 +49,18 @@ class Metrics:
             "HLS and DASH origin requests, by kind (master, playlist, part, segment, init, mpd)"
             " and status class.",
             ["kind", "status"],
+            registry=self.registry,
+        )
+        self.held_requests = Gauge(
+            "livecast_hls_held_requests",
+            "Blocking playlist requests held until their part exists.",
+            registry=self.registry,
+        )
+        self.held_release = Histogram(
+            "livecast_hls_held_release_seconds",
+            "Time to answer all the blocking playlist requests held for a part, from its"
+            " completion to the last response written.",
+            buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.part_publish_latency = Histogram(

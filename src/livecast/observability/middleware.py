@@ -7,6 +7,8 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,8 +41,61 @@ def origin_kind(path: str) -> str:
     return "other"
 
 
-def _next_id() -> str:
+def request_id(incoming: bytes | None) -> str:
+    """The id of a request: the client's ``X-Request-ID`` when it is safe to echo, else ours."""
+    if incoming:
+        text = incoming.decode("latin-1")
+        if _SAFE_REQUEST_ID.match(text):
+            return text
     return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
+
+class RequestLog:
+    """Counts, times and logs finished requests, for the middleware and the wire origin.
+
+    Origin media requests that succeed are logged at DEBUG: a player makes several a second,
+    and an INFO line each would bury everything else (their counts are in the metrics).
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+    def __call__(self, method: str, path: str, route: str, status: int, elapsed: float) -> None:
+        self.many(method, path, route, status, (elapsed,))
+
+    def many(
+        self, method: str, path: str, route: str, status: int, elapsed: Sequence[float]
+    ) -> None:
+        """Record requests that share a method, path, route and status (held requests
+        released together), each with its own duration."""
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            metrics = self.metrics
+            origin = path.startswith(("/hls/", "/dash/"))
+            children = (
+                metrics.http_requests.labels(method, route, str(status)),
+                metrics.http_latency.labels(method, route),
+                metrics.hls_requests.labels(origin_kind(path), f"{status // 100}xx")
+                if origin
+                else None,
+            )
+            if len(self._children) < 4096:  # routes are templates: the keys are few
+                self._children[key] = children
+        requests, latency, origin_requests = children
+        requests.inc(len(elapsed))
+        for seconds in elapsed:
+            latency.observe(seconds)
+        if origin_requests is not None:
+            origin_requests.inc(len(elapsed))
+        if status >= 500:
+            self.metrics.errors.labels("http").inc(len(elapsed))
+        level = logging.DEBUG if origin_requests is not None and status < 400 else logging.INFO
+        if log.isEnabledFor(level):
+            for seconds in elapsed:
+                extra = {"status": status, "route": route, "duration_ms": round(seconds * 1000, 2)}
+                log.log(level, "%s %s %s", method, path, status, extra=extra)
 
 
 class ObservabilityMiddleware:
@@ -48,15 +103,14 @@ class ObservabilityMiddleware:
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
-        self.metrics = metrics
+        self.record = RequestLog(metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else _next_id()
-        token = request_id_var.set(request_id)
+        rid = request_id(_raw_header(scope, b"x-request-id"))
+        token = request_id_var.set(rid)
         status = 500
         started = time.perf_counter()
 
@@ -66,7 +120,7 @@ class ObservabilityMiddleware:
                 status = message["status"]
                 message["headers"] = [
                     *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
+                    (b"x-request-id", rid.encode()),
                 ]
             await send(message)
 
@@ -74,22 +128,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = _route_template(scope)
-            method = scope["method"]
-            self.metrics.http_requests.labels(method, route, str(status)).inc()
-            self.metrics.http_latency.labels(method, route).observe(elapsed)
-            if scope["path"].startswith(("/hls/", "/dash/")):
-                kind = origin_kind(scope["path"])
-                self.metrics.hls_requests.labels(kind, f"{status // 100}xx").inc()
-            if status >= 500:
-                self.metrics.errors.labels("http").inc()
-            log.info(
-                "%s %s %s",
-                method,
-                scope["path"],
-                status,
-                extra={"status": status, "route": route, "duration_ms": round(elapsed * 1000, 2)},
-            )
+            self.record(scope["method"], scope["path"], _route_template(scope), status, elapsed)
             request_id_var.reset(token)
 
 
@@ -128,11 +167,16 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _raw_header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope.get("headers", []):
         if key == name:
-            return str(value.decode("latin-1"))
+            return bytes(value)
     return None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    value = _raw_header(scope, name)
+    return None if value is None else value.decode("latin-1")
 
 
 def _route_template(scope: Scope) -> str:

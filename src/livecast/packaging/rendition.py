@@ -110,6 +110,8 @@ class Rendition:
         self.version = 0  # bumps whenever a chunk, part or segment appears
         self.playlist_version = 0  # bumps when the playlist text would change
         self._changed = asyncio.Event()
+        # Called (synchronously) when the playlist changes: a part, a segment or the end.
+        self.playlist_listeners: set[Callable[[Rendition], None]] = set()
         self.views: dict[Hashable, Any] = {}  # rendered playlists, cached by their renderers
         self._pending_audio: list[Unit] = []
         self._discontinuity = False  # a reconnect happened; the next segment is marked
@@ -360,6 +362,8 @@ class Rendition:
         self.version += 1
         if playlist:
             self.playlist_version += 1
+            for listener in tuple(self.playlist_listeners):
+                listener(self)
         event, self._changed = self._changed, asyncio.Event()
         event.set()
 

@@ -146,14 +146,59 @@
     }
   }
 
+  // How far behind the live edge the page plays, in part durations. hls.js measures latency
+  // from the edge it estimates (the last listed part plus the playlist's age), so 2.7 parts
+  // keep the playhead at least two parts behind the newest listed part whenever a playlist
+  // arrives: the floor RFC 8216bis sets for PART-HOLD-BACK. The server advertises 3 parts.
+  const TARGET_PARTS = 2.7;
+  const MIN_AHEAD_S = 0.3;  // never speed up with less than this much media buffered
+
+  function bufferedAhead() {
+    const ranges = video.buffered;
+    return ranges.length ? ranges.end(ranges.length - 1) - video.currentTime : 0;
+  }
+
+  // hls.js only speeds up with more than a second buffered, which a player this close to the
+  // edge never has, so a late start (the time spent loading the first parts) would stay as
+  // extra latency for good. The page nudges the playback rate itself instead.
+  function catchUp(hls) {
+    const target = hls.targetLatency;
+    const latency = hls.latency;
+    if (!target || !latency || video.paused) return;
+    const behind = latency - target;
+    let rate = 1;
+    if (behind > 0.5 && bufferedAhead() > MIN_AHEAD_S) rate = 1.25;
+    else if (behind > 0.04 && bufferedAhead() > MIN_AHEAD_S) rate = 1.1;
+    else if (behind < -0.15) rate = 0.95;  // too close: let the buffer grow back
+    if (video.playbackRate !== rate) video.playbackRate = rate;
+  }
+
   function startHls() {
     const hls = new window.Hls({
       lowLatencyMode: true,
       backBufferLength: 30,
-      maxLiveSyncPlaybackRate: 1.5,  // catch up with the live edge after a stall or late start
+      maxLiveSyncPlaybackRate: 1,  // the page's catchUp() owns the playback rate
     });
     player = hls;
     window.livecastPlayer = hls;  // for tests and the latency readout
+    // hls.js starts at the server's PART-HOLD-BACK and counts the stall that often comes with
+    // the first parts against its target (a second more each). Once a second has played, the
+    // page sets its own target, which also forgets that start-up stall; stalls after that
+    // still move the target back, as hls.js means them to.
+    let playedFrom = null;
+    let targetSet = false;
+    video.addEventListener("timeupdate", function () {
+      if (player !== hls) return;
+      const details = hls.latestLevelDetails;
+      if (!targetSet && details && details.live && details.partTarget && !video.paused) {
+        if (playedFrom === null) playedFrom = video.currentTime;
+        if (video.currentTime - playedFrom > 1) {
+          targetSet = true;
+          hls.targetLatency = TARGET_PARTS * details.partTarget;
+        }
+      }
+      catchUp(hls);
+    });
     hls.on(window.Hls.Events.ERROR, function (_event, data) {
       if (data.fatal) retryLater();
     });

@@ -217,13 +217,15 @@ class OriginHttpProtocol(HttpToolsProtocol):
 
     def _answer(self) -> bool:
         """Answer the request from the origin now (True), or leave it to ASGI (False)."""
-        parsed = httptools.parse_url(self.url)
-        raw_path: bytes = parsed.path
-        if b"%" in raw_path:
+        try:
+            parsed = httptools.parse_url(self.url)
+            path = parsed.path.decode("ascii")
+        except (httptools.HttpParserInvalidURLError, UnicodeDecodeError):
+            return False  # uvicorn answers it 400
+        if "%" in path:
             return False  # uvicorn unquotes it
         started = time.perf_counter()
         method = self.parser.get_method().decode("ascii")
-        path = raw_path.decode("ascii")
         outcome = self.origin.answer(method, path, parsed.query or b"", self.headers)
         if outcome is None:
             return False

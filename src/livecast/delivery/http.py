@@ -27,11 +27,12 @@ PROBLEM_JSON = b"application/problem+json"
 class Reply:
     """A whole response: status, headers (besides CORS and Content-Length) and body.
 
-    ``head`` answers a HEAD request: the headers describe ``body`` but it is not sent.
+    ``head`` answers a HEAD request: the headers describe ``body`` but it is not sent. A body
+    may be a view into a segment's bytes (a part), which the wire path sends without copying.
     """
 
     status: int
-    body: bytes = b""
+    body: bytes | memoryview = b""
     headers: Headers = field(default_factory=list)
     head: bool = False
 
@@ -53,7 +54,7 @@ async def send_reply(send: Send, reply: Reply) -> None:
     """Send ``reply`` through ASGI."""
     headers = [*CORS, *reply.headers, (b"content-length", b"%d" % len(reply.body))]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if reply.head else reply.body})
+    await send({"type": "http.response.body", "body": b"" if reply.head else bytes(reply.body)})
 
 
 _STATUS_LINES = {

@@ -148,7 +148,7 @@ class HlsOrigin:
         segment, part = found
         if segment.complete:
             data = await rendition.segment_bytes(segment)
-            return request.media(data[part.offset : part.offset + part.size], packager)
+            return request.media(memoryview(data)[part.offset : part.offset + part.size], packager)
         if part.complete:
             return request.media(b"".join(part.chunks), packager)
         await request.stream_part(rendition, segment, part, send)
@@ -191,7 +191,8 @@ class HlsOrigin:
         if segment.complete:
             if segment.data is None:
                 return None
-            return request.media(segment.data[part.offset : part.offset + part.size], packager)
+            part_view = memoryview(segment.data)[part.offset : part.offset + part.size]
+            return request.media(part_view, packager)
         return request.media(b"".join(part.chunks), packager) if part.complete else None
 
     def _target(
@@ -348,7 +349,7 @@ class _Request:
             body = rendered.text
         return Reply(200, body, headers, self.head)
 
-    def media(self, data: bytes, session: StreamPackager) -> Reply:
+    def media(self, data: bytes | memoryview, session: StreamPackager) -> Reply:
         # Init segments, segments and parts never change, so the path names the bytes within
         # one packaging session; hashing every response body cost more than sending it.
         stamp = int(session.started_at.timestamp() * 1_000_000)

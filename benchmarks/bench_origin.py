@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.harness import Node, livecast_server, profile, publish_file, rss_mb
+from benchmarks.harness import Node, livecast_server, pin, profile, publish_file, rss_mb
 from livecast.testing import free_port
 
 HELD = int(os.environ.get("HELD", "10000"))
@@ -143,6 +143,7 @@ def held_requests(node: Node, base: str) -> None:
     hint = re.search(r"PRELOAD-HINT:.*part-(\d+)-", node.http.get(f"{base}/index.m3u8").text)
     assert hint is not None
     path = f"{base}/index.m3u8?_HLS_msn={int(hint[1]) + 2}&_HLS_part=0"
+    pinned = pin(node.process.pid, 0)
     client = subprocess.Popen(
         [sys.executable, "-c",
          "import sys; sys.path.insert(0, sys.argv[1]);"
@@ -150,6 +151,8 @@ def held_requests(node: Node, base: str) -> None:
          "c('127.0.0.1', int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))",
          str(Path(__file__).resolve().parent.parent), str(node.http_port), path, str(HELD)],
     )  # fmt: skip
+    if pinned:
+        pin(client.pid, 1)
     profiler = profile(node.process.pid, 12, rate=1000)
     peak = before
     while client.poll() is None:
@@ -161,6 +164,7 @@ def held_requests(node: Node, base: str) -> None:
     )
     if profiler is not None:
         profiler.wait()
+    pin(node.process.pid, None)
     count, total, bound = _histogram(node, "livecast_hls_held_release_seconds")
     if count:
         print(

@@ -7,6 +7,7 @@ with livecast_server({"LIVECAST_HLS_ENABLED": "0"}) as node:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -93,3 +94,16 @@ def profile(pid: int, seconds: float, rate: int = 100) -> subprocess.Popen[bytes
     py_spy = Path(sys.executable).with_name("py-spy")
     command = [str(py_spy), "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-f", "raw"]
     return subprocess.Popen([*command, "-r", str(rate), "-o", target], stdout=subprocess.DEVNULL)
+
+
+def pin(pid: int, cpu: int | None) -> bool:
+    """Keep every thread of ``pid`` on ``cpu`` (None: on any CPU again), so that a server and
+    its load generator do not take turns on one core. False when this machine has one CPU."""
+    count = os.cpu_count() or 1
+    if count < 2:
+        return False
+    cpus = set(range(count)) if cpu is None else {cpu}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+            os.sched_setaffinity(int(task.name), cpus)
+    return True

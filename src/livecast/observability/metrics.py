@@ -65,7 +65,7 @@ class Metrics:
         )
         self.part_publish_latency = Histogram(
             "livecast_part_publish_latency_seconds",
-            "Time from the arrival of an LL-HLS part's first frame to the part's publication.",
+            "Time from the arrival of an LL-HLS part's last frame to the part's publication.",
             buckets=PART_BUCKETS,
             registry=self.registry,
         )

@@ -93,7 +93,9 @@ def profile(pid: int, seconds: float, rate: int = 100) -> subprocess.Popen[bytes
         return None
     py_spy = Path(sys.executable).with_name("py-spy")
     command = [str(py_spy), "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-f", "raw"]
-    return subprocess.Popen([*command, "-r", str(rate), "-o", target], stdout=subprocess.DEVNULL)
+    extra = os.environ.get("LIVECAST_BENCH_PROFILE_ARGS", "").split()  # e.g. --idle --gil
+    command += ["-r", str(rate), "-o", target, *extra]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL)
 
 
 def pin(pid: int, cpu: int | None) -> bool:

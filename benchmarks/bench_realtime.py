@@ -30,6 +30,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import cpu_seconds, livecast_server, rss_mb
+from benchmarks.harness import TICKS, cpu_seconds, livecast_server, pin, profile, rss_mb
 from livecast.testing import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -56,6 +57,12 @@ LIVECAST_ENV = {
     "LIVECAST_WS_SEND_QUEUE_HARD": "100000",  # measure latency, not shedding
     **({"LIVECAST_REALTIME_TICK_MS": os.environ["TICK_MS"]} if "TICK_MS" in os.environ else {}),
 }
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of ``pid`` (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
 
 
 def rss_bytes(pid: int) -> float:
@@ -79,16 +86,25 @@ def masked_text(payload: bytes) -> bytes:
 class Stats:
     deliveries: int = 0
     counting: bool = False
-    latencies_ms: list[float] = field(default_factory=list)
+    receipts: list[tuple[int, int]] = field(default_factory=list)  # (send stamp, receipt) ns
 
 
 class Client(asyncio.Protocol):
-    """Upgrades, then parses server frames just enough to count, probe and answer pings."""
+    """Upgrades, then parses server frames just enough to count, probe and answer pings.
+
+    A receiver that is not a probe stops parsing once the room has welcomed it: while the load
+    runs it only counts the comment marks in what it reads (none of the three servers pings
+    within a run), so the load process spends its time on reading rather than on parsing.
+    """
+
+    parse_all = False  # --parse-all: every receiver parses every frame (the old load process)
 
     def __init__(self, request: bytes, stats: Stats, probe: bool, socketio: bool) -> None:
         self.request, self.stats, self.probe, self.socketio = request, stats, probe, socketio
         self.buffer = bytearray()
         self.upgraded = False
+        self.counting_only = False
+        self.tail = b""  # the last bytes read, for a mark split across two reads
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
 
@@ -105,6 +121,13 @@ class Client(asyncio.Protocol):
         self.transport.write(masked_text(payload))
 
     def data_received(self, data: bytes) -> None:
+        if self.counting_only:
+            stats = self.stats
+            if stats.counting:
+                head = self.tail + data[: len(MARK) - 1]
+                stats.deliveries += data.count(MARK) + head.count(MARK)
+            self.tail = data[1 - len(MARK) :]
+            return
         self.buffer += data
         if not self.upgraded:
             end = self.buffer.find(b"\r\n\r\n")
@@ -146,6 +169,8 @@ class Client(asyncio.Protocol):
             return
         if not self.ready.done():
             self.ready.set_result(None)  # welcome (livecast) or the open packet (socket.io)
+            if not self.probe and not self.parse_all:
+                self.counting_only = True  # the rest of this read is parsed below
         if self.socketio and end - start == 1 and buf[start] == ord("2"):
             self.send(b"3")  # Engine.IO ping → pong
             return
@@ -155,7 +180,7 @@ class Client(asyncio.Protocol):
             now = time.time_ns()
             stamps = STAMP.findall(buf, start, end)
             self.stats.deliveries += len(stamps)
-            self.stats.latencies_ms.extend((now - int(s)) / 1e6 for s in stamps)
+            self.stats.receipts.extend((int(s), now) for s in stamps)
         else:
             self.stats.deliveries += buf.count(MARK, start, end)
 
@@ -206,27 +231,92 @@ async def load(args: argparse.Namespace) -> None:
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     stats.counting = True
-    sent = await send_load(args, senders)
+    stamps = await send_load(args, senders)
     await asyncio.sleep(args.drain)
     stats.counting = False
-    print(json.dumps({"sent": sent, "deliveries": stats.deliveries, "lat": stats.latencies_ms}))
+    report = {"stamps": stamps, "deliveries": stats.deliveries, "receipts": stats.receipts}
+    print(json.dumps(report))
     print(f"{len(clients)} clients", file=sys.stderr)
 
 
-async def send_load(args: argparse.Namespace, senders: list[Client]) -> int:
-    """Comments and taps at the target rates, in 10 ms steps, from two connections."""
+async def send_load(args: argparse.Namespace, senders: list[Client]) -> list[int]:
+    """Comments and taps at the target rates, in 10 ms steps, from two connections.
+
+    Returns each comment's send stamp; comment ``i`` has the cid ``b<i>``.
+    """
     start = time.monotonic()
-    sent_comments = sent_taps = 0
+    stamps: list[int] = []
+    sent_taps = 0
     while (elapsed := time.monotonic() - start) < args.seconds:
-        while sent_comments < elapsed * args.comments_per_second:
-            text = f"bench:{time.time_ns()} hello room"
+        while (sent_comments := len(stamps)) < elapsed * args.comments_per_second:
+            stamps.append(time.time_ns())
+            text = f"bench:{stamps[-1]} hello room"
             senders[sent_comments % 2].send(comment(args.kind, text, sent_comments))
-            sent_comments += 1
         while sent_taps < elapsed * args.taps_per_second:
             senders[sent_taps % 2].send(reaction(args.kind, REACTIONS[sent_taps % 5]))
             sent_taps += 1
         await asyncio.sleep(0.01)
-    return sent_comments
+    return stamps
+
+
+# -- what one write costs -------------------------------------------------------------------
+
+WRITE_SIZES = (120, 1200, 2400, 5000, 10000)
+
+
+class Sink(asyncio.Protocol):
+    def data_received(self, data: bytes) -> None:
+        pass
+
+
+async def sink(port: int, clients: int) -> None:
+    """The reading side of ``--write-cost``: ``clients`` connections that discard what comes."""
+    loop = asyncio.get_running_loop()
+    for _ in range(clients):
+        await loop.create_connection(Sink, "127.0.0.1", port)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+
+
+async def write_cost(clients: int, writer_cpu: int | None, reader_cpu: int | None) -> None:
+    """Microseconds per ``transport.write`` to ``clients`` loopback sockets, by frame size.
+
+    What a room's broadcast pays per client, without the room: the writer is uvloop, as in
+    ``livecast serve``; the readers are another process that reads and discards.
+    """
+    loop = asyncio.get_running_loop()
+    transports: list[asyncio.BaseTransport] = []
+    connected = asyncio.Event()
+
+    class Accepted(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            transports.append(transport)
+            if len(transports) == clients:
+                connected.set()
+
+    server = await loop.create_server(Accepted, "127.0.0.1", 0, backlog=4096)
+    port = server.sockets[0].getsockname()[1]
+    command = ["--sink", str(port), "--clients", str(clients)]
+    reader = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, *command, stdin=subprocess.PIPE
+    )
+    try:
+        await asyncio.wait_for(connected.wait(), 300)
+        pin(os.getpid(), writer_cpu)
+        pin(reader.pid, reader_cpu)
+        print(f"| frame bytes | µs per write, median of 9 rounds of {clients:,} |\n|---:|---:|")
+        for size in WRITE_SIZES:
+            data, rounds = b"x" * size, []
+            for _ in range(9):
+                started = time.perf_counter()
+                for transport in transports:
+                    transport.write(data)  # type: ignore[attr-defined]
+                rounds.append((time.perf_counter() - started) / clients * 1e6)
+                await asyncio.sleep(0.05)  # the readers drain
+            print(f"| {size:,} | {statistics.median(rounds):.1f} |")
+    finally:
+        reader.kill()
+        await reader.wait()
+        server.close()
 
 
 # -- the python-socketio server -------------------------------------------------------------
@@ -287,6 +377,7 @@ class Target:
     port: int
     path: str
     token: str = ""
+    trace: Path | None = None  # livecast's per-tick delivery trace (LIVECAST_REALTIME_TRACE)
 
 
 def wait_line(process: subprocess.Popen[bytes], expected: bytes, timeout: float = 60) -> None:
@@ -302,12 +393,18 @@ def wait_line(process: subprocess.Popen[bytes], expected: bytes, timeout: float 
 
 
 @contextmanager
-def start_livecast() -> Iterator[Target]:
-    with livecast_server(LIVECAST_ENV) as node:
-        stream = node.create_stream("bench")
-        token = str(node.http.headers["Authorization"]).removeprefix("Bearer ")
-        path = f"/ws/streams/{stream['id']}?x=1"
-        yield Target("livecast", node.process, node.http_port, path, token)
+def start_livecast(database_url: str | None = None) -> Iterator[Target]:
+    """``livecast serve`` on SQLite in a fresh data dir, or on an empty database given by URL."""
+    with tempfile.TemporaryDirectory(prefix="bench-realtime-") as tmp:
+        trace = Path(tmp) / "trace.jsonl"
+        env = {**LIVECAST_ENV, "LIVECAST_REALTIME_TRACE": str(trace)}
+        if database_url:
+            env["LIVECAST_DATABASE_URL"] = database_url
+        with livecast_server(env) as node:
+            stream = node.create_stream("bench")
+            token = str(node.http.headers["Authorization"]).removeprefix("Bearer ")
+            path = f"/ws/streams/{stream['id']}?x=1"
+            yield Target("livecast", node.process, node.http_port, path, token, trace)
 
 
 @contextmanager
@@ -326,8 +423,58 @@ def start_socketio(kind: str) -> Iterator[Target]:
         process.wait(30)
 
 
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+
+
+def split(target: Target, stamps: list[int], receipts: list[tuple[int, int]]) -> dict[str, float]:
+    """livecast's delivery latency cut at the server's stages, from its trace (p50, p99 ms).
+
+    A comment: sent (its stamp) → ``arrived`` at its room → ``delivered`` (committed, back from
+    the log) → ``tick`` (its frame encoded) → ``done`` (the frame handed to the last client's
+    transport); then the client side, ``done`` → each probe's receipt (negative for a client
+    served early in the broadcast).
+    """
+    if target.trace is None or not target.trace.exists():
+        return {}
+    stages: dict[str, list[float]] = {
+        "to_arrival": [],
+        "arrival_to_delivered": [],
+        "delivered_to_tick": [],
+        "tick_to_done": [],
+        "server_total": [],
+    }
+    done_of: dict[int, int] = {}
+    for line in target.trace.read_text().splitlines():
+        tick = json.loads(line)
+        for cid, arrived, delivered in tick["comments"]:
+            index = int(cid[1:]) if cid.startswith("b") and cid[1:].isdigit() else -1
+            if not 0 <= index < len(stamps) or arrived is None or delivered is None:
+                continue
+            sent = stamps[index]
+            done_of[sent] = tick["done"]
+            stages["to_arrival"].append((arrived - sent) / 1e6)
+            stages["arrival_to_delivered"].append((delivered - arrived) / 1e6)
+            stages["delivered_to_tick"].append((tick["tick"] - delivered) / 1e6)
+            stages["tick_to_done"].append((tick["done"] - tick["tick"]) / 1e6)
+            stages["server_total"].append((tick["done"] - sent) / 1e6)
+    ticks = [json.loads(line) for line in target.trace.read_text().splitlines()]
+    stages["tick_bytes"] = [float(t.get("bytes", 0)) for t in ticks]
+    stages["tick_queued"] = [float(t.get("queued", 0)) for t in ticks]
+    stages["client_side"] = [
+        (received - done_of[sent]) / 1e6 for sent, received in receipts if sent in done_of
+    ]
+    result = {}
+    for name, values in stages.items():
+        result[f"{name}_p50_ms"] = percentile(values, 0.5)
+        result[f"{name}_p99_ms"] = percentile(values, 0.99)
+    return result
+
+
 def run_one(target: Target, args: argparse.Namespace) -> dict[str, Any]:
     pid = target.process.pid
+    pin(pid, args.server_cpu)
     time.sleep(1)
     rss_before = rss_bytes(pid)
     command = [sys.executable, __file__, "--load", target.kind, "--port", str(target.port)]
@@ -335,26 +482,34 @@ def run_one(target: Target, args: argparse.Namespace) -> dict[str, Any]:
     command += ["--seconds", str(args.seconds), "--drain", str(args.drain)]
     command += ["--comments-per-second", str(args.comments_per_second)]
     command += ["--taps-per-second", str(args.taps_per_second)]
+    command += ["--parse-all"] if args.parse_all else []
     loader = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    pin(loader.pid, args.load_cpu)
     wait_line(loader, b"ready", timeout=600)
+    pin(loader.pid, args.load_cpu)  # and the threads it started since
+    pin(pid, args.server_cpu)
     time.sleep(2)  # let connection set-up work (viewer sessions, welcome) finish
     rss_idle = rss_bytes(pid)
     cpu_start, wall_start = cpu_seconds(pid), time.monotonic()
+    user_start, system_start = cpu_split(pid)
     load_cpu_start = cpu_seconds(loader.pid)
     assert loader.stdin is not None
     assert loader.stdout is not None
     loader.stdin.write(b"go\n")
     loader.stdin.flush()
-    profiler = _profile(pid, args.seconds)
+    profiler = profile(pid, max(1, args.seconds - 2))
     report = json.loads(loader.stdout.readline())
     if profiler is not None:
         profiler.wait(60)
     cpu = cpu_seconds(pid) - cpu_start
+    user, system = cpu_split(pid)
+    system_share = (system - system_start) / max(user - user_start + system - system_start, 1e-9)
     wall = time.monotonic() - wall_start
     load_cpu = cpu_seconds(loader.pid) - load_cpu_start
     loader.wait(60)
-    latencies = sorted(report["lat"])
-    expected = report["sent"] * args.clients
+    stamps, receipts = report["stamps"], report["receipts"]
+    latencies = sorted((received - sent) / 1e6 for sent, received in receipts)
+    expected = len(stamps) * args.clients
     return {
         "server": target.kind,
         "clients": args.clients,
@@ -362,29 +517,21 @@ def run_one(target: Target, args: argparse.Namespace) -> dict[str, Any]:
         "delivered_pct": 100 * report["deliveries"] / expected if expected else 0.0,
         "deliveries_per_s": report["deliveries"] / wall,
         "server_cpu_cores": cpu / wall,
+        "server_system_share": system_share,  # the kernel's part of the server's CPU time
         "load_cpu_cores": load_cpu / wall,  # near 1.0: the load process limits the latency
         "deliveries_per_core_s": report["deliveries"] / cpu if cpu else 0.0,
         "p50_ms": statistics.median(latencies) if latencies else float("nan"),
         "p99_ms": latencies[int(len(latencies) * 0.99)] if latencies else float("nan"),
         "bytes_per_idle_conn": (rss_idle - rss_before) / args.clients,
+        **split(target, stamps, receipts),
     }
-
-
-def _profile(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
-    """With ``LIVECAST_BENCH_PROFILE=<file>``, py-spy samples the server while the load runs."""
-    target = os.environ.get("LIVECAST_BENCH_PROFILE")
-    if not target:
-        return None
-    py_spy = Path(sys.executable).with_name("py-spy")
-    duration = str(max(1, int(seconds) - 2))
-    command = [str(py_spy), "record", "-p", str(pid), "-d", duration, "-r", "100", "-f", "raw"]
-    return subprocess.Popen([*command, "-o", target], stdout=subprocess.DEVNULL)
 
 
 def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
     for kind in args.servers:
-        with start_livecast() if kind == "livecast" else start_socketio(kind) as target:
+        server = start_livecast(args.database_url) if kind == "livecast" else start_socketio(kind)
+        with server as target:
             results.append(run_one(target, args))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     return results
@@ -393,16 +540,32 @@ def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
 def table(results: list[dict[str, Any]]) -> str:
     rows = [
         "| server | clients | deliveries/s | server cores | deliveries/s per core | "
-        "p50 ms | p99 ms | KB per idle conn | delivered | load process cores |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "p50 ms | p99 ms | KB per idle conn | delivered | load process cores | server sys % |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         rows.append(
             f"| {r['server']} | {r['clients']:,} | {r['deliveries_per_s']:,.0f} | "
             f"{r['server_cpu_cores']:.2f} | {r['deliveries_per_core_s']:,.0f} | "
             f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['bytes_per_idle_conn'] / 1024:.1f} | "
-            f"{r['delivered_pct']:.1f} % | {r['load_cpu_cores']:.2f} |"
+            f"{r['delivered_pct']:.1f} % | {r['load_cpu_cores']:.2f} | "
+            f"{100 * r['server_system_share']:.0f} |"
         )
+    traced = [r for r in results if "server_total_p50_ms" in r]
+    if traced:
+        names = ("to_arrival", "arrival_to_delivered", "delivered_to_tick", "tick_to_done")
+        rows += [
+            "\nlivecast's split (p50 / p99 ms): send → arrival at the room → committed → tick"
+            " → handed to the last client | server total | client side (after the last write)",
+            "| clients | " + " | ".join(names) + " | server total | client side |",
+            "|---:|" + "---:|" * (len(names) + 2),
+        ]
+        for r in traced:
+            cells = [
+                f"{r[f'{n}_p50_ms']:.0f} / {r[f'{n}_p99_ms']:.0f}"
+                for n in (*names, "server_total", "client_side")
+            ]
+            rows.append(f"| {r['clients']:,} | " + " | ".join(cells) + " |")
     base = results[0]
     for r in results[1:]:
         rows.append(
@@ -425,18 +588,41 @@ def main() -> None:
     parser.add_argument(
         "--servers", nargs="+", default=["livecast", "python-socketio", "node-socketio"]
     )
+    parser.add_argument(
+        "--server-cpu", type=int, default=-1, help="pin every server to this core (-1: no pinning)"
+    )
+    parser.add_argument(
+        "--load-cpu", type=int, default=-1, help="pin the load process to this core (-1: none)"
+    )
+    parser.add_argument(
+        "--database-url", help="livecast's database (an empty one); default: SQLite in a temp dir"
+    )
+    parser.add_argument(
+        "--write-cost", action="store_true", help="only measure what one write costs, by size"
+    )
+    parser.add_argument(
+        "--parse-all", action="store_true", help="receivers parse every frame, as before"
+    )
+    parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--token", default="", help=argparse.SUPPRESS)
     parser.add_argument("--serve-socketio", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.server_cpu = None if args.server_cpu < 0 else args.server_cpu
+    args.load_cpu = None if args.load_cpu < 0 else args.load_cpu
+    import uvloop
+
     if args.serve_socketio:
         serve_socketio(args.serve_socketio)
+    elif args.sink:
+        uvloop.run(sink(args.sink, args.clients))
+    elif args.write_cost:
+        uvloop.run(write_cost(args.clients, args.server_cpu, args.load_cpu))
     elif args.load:
         args.kind = args.load
-        import uvloop
-
+        Client.parse_all = args.parse_all
         uvloop.run(load(args))
     else:
         print(table(run_all(args)))

@@ -102,7 +102,7 @@ def pin(pid: int, cpu: int | None) -> bool:
     """Keep every thread of ``pid`` on ``cpu`` (None: on any CPU again), so that a server and
     its load generator do not take turns on one core. False when this machine has one CPU."""
     count = os.cpu_count() or 1
-    if count < 2:
+    if count < 2 or (cpu is not None and cpu >= count):
         return False
     cpus = set(range(count)) if cpu is None else {cpu}
     for task in Path(f"/proc/{pid}/task").iterdir():

@@ -125,3 +125,36 @@ async def test_a_client_close_is_answered_with_the_same_code(
             break
     assert struct.unpack("!H", payload[:2])[0] == 4000
     writer.close()
+
+
+async def test_the_delivery_trace_cuts_a_comments_way_through_the_server(
+    port: int, person: Any, stream: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With LIVECAST_REALTIME_TRACE a room writes, per tick, when each comment arrived, came
+    back committed, was put in a frame and was handed to the last client; in that order."""
+    trace = tmp_path / "trace.jsonl"
+    monkeypatch.setenv("LIVECAST_REALTIME_TRACE", str(trace))
+    alice: Person = await person("alice")
+    room = await stream(alice, live=True)
+    url = f"ws://127.0.0.1:{port}/ws/streams/{room.id}?token={alice.token}"
+    async with ws_connect(url) as a, ws_connect(url) as b:
+        for client in (a, b):
+            assert json.loads(await client.recv())["type"] == "welcome"
+        await a.send(json.dumps({"type": "comment", "cid": "t1", "text": "traced"}))
+        while True:
+            message = json.loads(await asyncio.wait_for(b.recv(), 5))
+            if message["type"] == "batch" and any(e.get("cid") == "t1" for e in message["events"]):
+                break
+
+        def traced() -> list[dict[str, Any]]:
+            lines = trace.read_text().splitlines() if trace.exists() else []
+            return [json.loads(line) for line in lines]
+
+        await eventually(lambda: any(t["comments"] for t in traced()), what="a trace line")
+    (tick,) = [t for t in traced() if any(c[0] == "t1" for c in t["comments"])]
+    ((cid, arrived, delivered),) = tick["comments"]
+    assert cid == "t1"
+    assert arrived <= delivered <= tick["tick"] <= tick["done"]
+    assert tick["clients"] == 2
+    assert tick["queued"] == 0
+    assert tick["bytes"] > len("traced")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Coroutine
@@ -32,6 +33,7 @@ from livecast.realtime.policy import ChatModes, ChatPolicy, Refusal, Sender
 from livecast.realtime.protocol import CommentMessage
 from livecast.realtime.ratelimit import Limits, TokenBuckets, Verdict
 from livecast.realtime.spam import SpamDetector
+from livecast.realtime.trace import DeliveryTrace
 from livecast.realtime.writer import (
     UNAVAILABLE,
     CommentRequest,
@@ -109,6 +111,7 @@ class Room:
         self._tasks: set[asyncio.Task[None]] = set()
         self._tick: asyncio.Task[None] | None = None
         self._reloading: asyncio.Task[None] | None = None
+        self.trace = DeliveryTrace.from_env()  # None unless a benchmark asks
 
     @property
     def modes(self) -> ChatModes:
@@ -167,6 +170,8 @@ class Room:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.writer.close()
+        if self.trace is not None:
+            self.trace.close()
 
     def _shut(self) -> None:
         if not self.closed:
@@ -235,6 +240,8 @@ class Room:
         if event is not None:
             self._apply(event)
             self._outbox.append(event)
+            if self.trace is not None:
+                self.trace.delivered(event.get("cid"))
 
     async def _fill_gap(self) -> None:
         """Events arrived ahead of others; those are committed already, so read them."""
@@ -316,6 +323,8 @@ class Room:
             if not self.connections and self._quiet():
                 self._shut()
                 await self.writer.close()
+                if self.trace is not None:
+                    self.trace.close()
                 return
 
     def _quiet(self) -> bool:
@@ -330,6 +339,7 @@ class Room:
         """
         if not self._outbox:
             return
+        started = time.time_ns() if self.trace is not None else 0
         frame = TickFrame(self._outbox)
         self._outbox = []
         self.flushed_seq = self.delivered_seq
@@ -339,6 +349,10 @@ class Room:
                 await asyncio.sleep(0)
             for conn in connections[start : start + BROADCAST_SLICE]:
                 conn.push(frame)
+        if self.trace is not None:
+            queued = sum(1 for conn in connections if conn.backlog)
+            size = len(frame.text(False).encode())
+            self.trace.tick(frame.events, started, len(connections), size, queued)
 
     def _flush_engagement(self) -> None:
         if self._reactions or self._likes or self._shares:
@@ -361,6 +375,8 @@ class Room:
             # Blocked terms are being re-read after a settings change: check against them.
             await asyncio.wait({self._reloading})
         sender, cid, clock = conn.sender, message.cid, self.host.clock
+        if self.trace is not None:
+            self.trace.arrived(cid)
         mono = clock.monotonic()
         if cid is not None and (seq := self._recent_cid(sender.key, cid, mono)) is not None:
             budget = await self.policy.limits.peek(sender.key, mono)

@@ -1,0 +1,64 @@
+"""Where a comment's delivery time goes inside the server: for benchmarks, off by default.
+
+With ``LIVECAST_REALTIME_TRACE=<file>`` every room appends one JSON line per tick that carried
+comments::
+
+    {"tick": 1763740000123456789, "done": 1763740000161234567, "clients": 10000,
+     "bytes": 2310, "queued": 0,
+     "comments": [["b17", 1763740000071000000, 1763740000093000000], ...]}
+
+``tick`` is when the tick started encoding its frame, ``done`` when the frame had been handed
+to the last connection (a ``transport.write`` for a client that keeps up), ``bytes`` the
+frame's size, ``queued`` how many connections had frames waiting after it (clients that did
+not keep up, served by their send loops), and each comment
+has its ``cid``, when the room got it from the client (after parsing) and when it came back
+committed from the log. Times are ``time.time_ns()``, comparable with the clients' clocks on
+the same machine. ``benchmarks/bench_realtime.py`` joins them with the send and receipt times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import IO, Any
+
+ENV = "LIVECAST_REALTIME_TRACE"
+
+
+class DeliveryTrace:
+    def __init__(self, out: IO[str]) -> None:
+        self._out = out
+        self._arrived: dict[str, int] = {}
+        self._delivered: dict[str, int] = {}
+
+    @classmethod
+    def from_env(cls) -> DeliveryTrace | None:
+        path = os.environ.get(ENV)
+        if not path:
+            return None
+        return cls(open(path, "a", buffering=1, encoding="utf-8"))
+
+    def arrived(self, cid: str | None) -> None:
+        if cid is not None:
+            self._arrived[cid] = time.time_ns()
+
+    def delivered(self, cid: Any) -> None:
+        if isinstance(cid, str):
+            self._delivered[cid] = time.time_ns()
+
+    def tick(
+        self, events: list[dict[str, Any]], started: int, clients: int, size: int, queued: int
+    ) -> None:
+        comments = []
+        for event in events:
+            cid = event.get("cid")
+            if event["type"] == "comment" and isinstance(cid, str):
+                comments.append([cid, self._arrived.pop(cid, None), self._delivered.pop(cid, None)])
+        if comments:
+            line = {"tick": started, "done": time.time_ns(), "clients": clients}
+            line |= {"bytes": size, "queued": queued}
+            self._out.write(json.dumps({**line, "comments": comments}) + "\n")
+
+    def close(self) -> None:
+        self._out.close()

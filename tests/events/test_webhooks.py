@@ -8,12 +8,14 @@ import time
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from livecast.context import AppContext
+from livecast.storage.models import StoredEvent, WebhookDelivery
 from livecast.webhooks.guard import AddressPolicy, WebhookRefused
 from livecast.webhooks.signing import verify
 from tests.events.conftest import Receiver, poll
-from tests.helpers import assert_problem, user_headers
+from tests.helpers import assert_problem, login, make_admin, register, user_headers
 
 
 async def _hook(
@@ -163,3 +165,62 @@ async def test_only_admins_register_global_hooks(client: httpx.AsyncClient) -> N
     alice = await user_headers(client, "alice")
     body = {"url": "https://example.com/hook", "is_global": True}
     assert_problem(await client.post("/api/v1/webhooks", json=body, headers=alice), 403)
+
+
+async def test_deliveries_go_to_the_owner_global_hooks_and_wanted_types_only(
+    client: httpx.AsyncClient, ctx: AppContext, receiver: Receiver
+) -> None:
+    alice = await user_headers(client, "alice")
+    bob = await user_headers(client, "bob")
+    await register(client, "root")
+    await make_admin(ctx, "root")
+    root = {"Authorization": f"Bearer {(await login(client, 'root'))['access_token']}"}
+    mine = await _hook(client, alice, receiver.url)
+    others = await _hook(client, bob, receiver.url)
+    everyone = await _hook(client, root, receiver.url, is_global=True)
+    picky = await _hook(client, alice, receiver.url, events=["StreamEnded"])
+    stream_id = await _create(client, alice)
+    for _ in range(2):  # alice's hook and the global one
+        event = json.loads((await receiver.next()).body)
+        assert (event["type"], event["stream_id"]) == ("StreamCreated", stream_id)
+
+    async def deliveries(hook: dict[str, object], headers: dict[str, str]) -> list[object]:
+        url = f"/api/v1/webhooks/{hook['id']}/deliveries"
+        items: list[object] = (await client.get(url, headers=headers)).json()["items"]
+        return items
+
+    await poll(client, f"/api/v1/webhooks/{everyone['id']}/deliveries", root, lambda p: p["items"])
+    assert len(await deliveries(mine, alice)) == 1
+    assert len(await deliveries(everyone, root)) == 1
+    assert await deliveries(others, bob) == []  # another user's stream
+    assert await deliveries(picky, alice) == []  # an event type it did not ask for
+
+
+async def test_a_batch_of_several_streams_events_is_routed_per_stream(
+    client: httpx.AsyncClient, ctx: AppContext, receiver: Receiver
+) -> None:
+    alice = await user_headers(client, "alice")
+    bob = await user_headers(client, "bob")
+    hooks = {"alice": await _hook(client, alice, receiver.url)}
+    hooks["bob"] = await _hook(client, bob, receiver.url)
+    streams = {await _create(client, alice): "alice", await _create(client, bob): "bob"}
+    for _ in range(2):
+        await receiver.next()
+    async with ctx.sessions() as session:
+        rows = list(
+            await session.scalars(select(StoredEvent).where(StoredEvent.type == "StreamCreated"))
+        )
+    assert len(rows) == 2
+    assert ctx.webhooks is not None
+    await ctx.webhooks.enqueue(rows)  # both streams' events in one batch, delivered again
+    async with ctx.sessions() as session:
+        found = (
+            await session.execute(
+                select(WebhookDelivery.webhook_id, StoredEvent.stream_id).join(
+                    StoredEvent, StoredEvent.id == WebhookDelivery.event_id
+                )
+            )
+        ).all()
+    owners = {str(hook["id"]): name for name, hook in hooks.items()}
+    assert len(found) == 4
+    assert all(owners[str(hook_id)] == streams[str(stream_id)] for hook_id, stream_id in found)

@@ -95,11 +95,34 @@ class WebhookDispatcher:
     # -- enqueueing -------------------------------------------------------------------------
 
     async def enqueue(self, rows: Sequence[StoredEvent]) -> None:
-        """An EventStore listener: a delivery for every enabled webhook that wants the event."""
+        """An EventStore listener: a delivery for every enabled webhook that wants the event.
+
+        Two queries per batch of events, whatever its size: the streams' owners, then the
+        enabled webhooks that are global or belong to one of them."""
+        if not rows:
+            return
         async with self.sessions() as session:
+            stream_ids = {row.stream_id for row in rows}
+            found = await session.execute(
+                select(Stream.id, Stream.user_id).where(Stream.id.in_(stream_ids))
+            )
+            owners: dict[uuid.UUID, uuid.UUID] = {sid: owner for sid, owner in found.all()}
+            hooks = list(
+                await session.scalars(
+                    select(Webhook).where(
+                        Webhook.enabled.is_(True),
+                        or_(Webhook.is_global.is_(True), Webhook.user_id.in_(set(owners.values()))),
+                    )
+                )
+            )
             added = 0
             for row in rows:
-                for hook in await self._subscribers(session, row):
+                owner = owners.get(row.stream_id)
+                for hook in hooks:
+                    if not (hook.is_global or hook.user_id == owner):
+                        continue
+                    if hook.event_types and row.type not in hook.event_types:
+                        continue
                     session.add(
                         WebhookDelivery(webhook_id=hook.id, event_id=row.id, event_type=row.type)
                     )
@@ -107,16 +130,6 @@ class WebhookDispatcher:
             if added:
                 await session.commit()
                 self._wake.set()
-
-    async def _subscribers(self, session: AsyncSession, row: StoredEvent) -> list[Webhook]:
-        owner = select(Stream.user_id).where(Stream.id == row.stream_id).scalar_subquery()
-        hooks = await session.scalars(
-            select(Webhook).where(
-                Webhook.enabled.is_(True),
-                or_(Webhook.is_global.is_(True), Webhook.user_id == owner),
-            )
-        )
-        return [hook for hook in hooks if not hook.event_types or row.type in hook.event_types]
 
     # -- the worker -------------------------------------------------------------------------
 

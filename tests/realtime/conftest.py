@@ -239,7 +239,7 @@ async def beat(
     )
 
 
-async def eventually(predicate: Callable[[], bool], within: float = 5, what: str = "") -> None:
+async def eventually(predicate: Callable[[], bool], within: float = 10, what: str = "") -> None:
     """Wait until ``predicate`` holds, checking as the event loop runs; never a fixed sleep."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within

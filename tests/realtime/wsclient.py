@@ -109,7 +109,7 @@ class WsClient:
     async def send_raw(self, text: str) -> None:
         await self._to_app.put({"type": "websocket.receive", "text": text})
 
-    async def recv(self, within: float = 5) -> Json:
+    async def recv(self, within: float = 10) -> Json:
         """The next message; :class:`Closed` once the server closed and nothing is left."""
         if self._from_app.empty() and self._closed.is_set():
             raise Closed(f"{self.close_code} {self.close_reason}")
@@ -142,7 +142,7 @@ class WsClient:
     async def ack(self, cid: str, within: float = 5) -> Json:
         return await self.wait_for(lambda m: m["type"] == "ack" and m.get("cid") == cid, within)
 
-    async def event(self, predicate: Callable[[Json], bool], within: float = 5) -> Json:
+    async def event(self, predicate: Callable[[Json], bool], within: float = 10) -> Json:
         """The next batched event that matches, after the one this returned last time."""
         found: list[Json] = []
 

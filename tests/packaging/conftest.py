@@ -190,6 +190,15 @@ async def serving(ctx: AppContext, *, wire: bool) -> AsyncIterator[Node]:
     await live.close()
 
 
+@pytest.fixture
+async def wire_node(ctx: AppContext) -> AsyncIterator[Node]:
+    """The app over TCP with the wire origin only, once, on SQLite."""
+    if ctx.engine.dialect.name == "postgresql":
+        pytest.skip("the origin does not touch the database: these run once, on SQLite")
+    async with serving(ctx, wire=True) as served:
+        yield served
+
+
 @pytest.fixture(params=["asgi", "wire"])
 async def node(ctx: AppContext, request: pytest.FixtureRequest) -> AsyncIterator[Node]:
     wire = request.param == "wire"

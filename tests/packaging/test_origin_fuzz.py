@@ -6,17 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from livecast.context import AppContext
 from livecast.delivery.http import Reply
 from livecast.delivery.origin import Hold
-from tests.packaging.conftest import Node, Tag, feed, serving, until, until_ms
+from tests.packaging.conftest import Node, Tag, feed, until, until_ms
 
 EXPECTED = {200, 204, 206, 304, 400, 403, 404, 405, 416}
 FILES = st.sampled_from(
@@ -37,26 +34,18 @@ QUERY_VALUES = st.one_of(
 )
 
 
-@pytest.fixture
-async def node(ctx: AppContext) -> AsyncIterator[Node]:
-    if ctx.engine.dialect.name == "postgresql":
-        pytest.skip("the origin does not touch the database: these run once, on SQLite")
-    async with serving(ctx, wire=True) as served:
-        yield served
-
-
-async def live(node: Node, tags: list[Tag]) -> dict[str, Any]:
-    created = await node.create_stream()
-    stream, _ = await node.publish(created["stream_key"])
+async def live(wire_node: Node, tags: list[Tag]) -> dict[str, Any]:
+    created = await wire_node.create_stream()
+    stream, _ = await wire_node.publish(created["stream_key"])
     feed(stream, until_ms(tags, 4000))
-    packager = node.packager(stream)
+    packager = wire_node.packager(stream)
     await until(lambda: packager.ready.is_set())
     return created
 
 
-async def test_any_request_gets_a_reply_or_a_hold(node: Node, source_tags: list[Tag]) -> None:
-    created = await live(node, source_tags)
-    origin = node.app.state.origin
+async def test_any_request_gets_a_reply_or_a_hold(wire_node: Node, source_tags: list[Tag]) -> None:
+    created = await live(wire_node, source_tags)
+    origin = wire_node.app.state.origin
 
     @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
@@ -99,10 +88,10 @@ async def test_any_request_gets_a_reply_or_a_hold(node: Node, source_tags: list[
 
 
 async def test_garbage_on_the_wire_closes_only_that_connection(
-    node: Node, source_tags: list[Tag]
+    wire_node: Node, source_tags: list[Tag]
 ) -> None:
-    created = await live(node, source_tags)
-    host, port = str(node.http.base_url).removeprefix("http://").split(":")
+    created = await live(wire_node, source_tags)
+    host, port = str(wire_node.http.base_url).removeprefix("http://").split(":")
     rng = random.Random(1121)
     prefixes = [b"GET /hls/", b"GET /dash/", b"HEAD /hls/" + created["id"].encode() + b"/", b""]
     for _ in range(40):
@@ -113,5 +102,5 @@ async def test_garbage_on_the_wire_closes_only_that_connection(
         await asyncio.wait_for(reader.read(65536), 10)
         writer.close()
         await writer.wait_closed()
-        response = await node.http.get(f"/hls/{created['id']}/source/init-0.mp4")
+        response = await wire_node.http.get(f"/hls/{created['id']}/source/init-0.mp4")
         assert response.status_code == 200

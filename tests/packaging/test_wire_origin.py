@@ -4,39 +4,29 @@ together, and uvicorn's connection rules (pipelining, keep-alive, close, shutdow
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from livecast.context import AppContext
 from livecast.delivery import origin as origin_module
 from livecast.delivery import wire
 from livecast.delivery.origin import HlsOrigin
 from livecast.packaging.hls_view import preload_hint
-from tests.packaging.conftest import Node, Tag, feed, serving, until, until_ms, wire_server
+from tests.packaging.conftest import Node, Tag, feed, until, until_ms, wire_server
 
 
-@pytest.fixture
-async def node(ctx: AppContext) -> AsyncIterator[Node]:
-    if ctx.engine.dialect.name == "postgresql":
-        pytest.skip("the origin does not touch the database: these run once, on SQLite")
-    async with serving(ctx, wire=True) as served:
-        yield served
-
-
-async def live(node: Node, tags: list[Tag], seconds: int = 4) -> tuple[Any, Any, Any]:
-    created = await node.create_stream()
-    stream, _ = await node.publish(created["stream_key"])
+async def live(wire_node: Node, tags: list[Tag], seconds: int = 4) -> tuple[Any, Any, Any]:
+    created = await wire_node.create_stream()
+    stream, _ = await wire_node.publish(created["stream_key"])
     feed(stream, until_ms(tags, seconds * 1000))
-    packager = node.packager(stream)
+    packager = wire_node.packager(stream)
     await until(lambda: packager.ready.is_set() and len(packager.renditions) == 2)
     return created, stream, packager
 
 
-def held(node: Node) -> int:
-    return len(node.app.state.held_requests)
+def held(wire_node: Node) -> int:
+    return len(wire_node.app.state.held_requests)
 
 
 class RawClient:
@@ -78,9 +68,9 @@ def blocking_url(created: dict[str, Any], msn: int, part: int) -> str:
 
 
 async def test_ready_media_and_held_playlists_never_reach_asgi(
-    node: Node, source_tags: list[Tag], monkeypatch: pytest.MonkeyPatch
+    wire_node: Node, source_tags: list[Tag], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    created, stream, packager = await live(node, source_tags)
+    created, stream, packager = await live(wire_node, source_tags)
     through_asgi: list[str] = []
     asgi = HlsOrigin.__call__
 
@@ -100,14 +90,14 @@ async def test_ready_media_and_held_playlists_never_reach_asgi(
         f"{base}/source/part-{first.msn}-0.m4s",
         f"/dash/{created['id']}/manifest.mpd",
     ):
-        response = await node.http.get(path)
+        response = await wire_node.http.get(path)
         assert response.status_code == 200, path
         assert response.headers["access-control-allow-origin"] == "*"
         assert response.headers["x-request-id"]
         assert response.headers["date"]
     msn, part = preload_hint(video)
-    request = asyncio.create_task(node.http.get(blocking_url(created, msn, part)))
-    await until(lambda: held(node) == 1)
+    request = asyncio.create_task(wire_node.http.get(blocking_url(created, msn, part)))
+    await until(lambda: held(wire_node) == 1)
     feed(stream, [t for t in source_tags if 4000 <= t[1] < 4600])
     response = await asyncio.wait_for(request, 5)
     assert response.status_code == 200
@@ -115,54 +105,58 @@ async def test_ready_media_and_held_playlists_never_reach_asgi(
     assert through_asgi == []
     # The part being written is streamed as it grows: that one goes through ASGI.
     hint_msn, hint_part = preload_hint(video)
-    streamed = asyncio.create_task(node.http.get(f"{base}/source/part-{hint_msn}-{hint_part}.m4s"))
+    streamed = asyncio.create_task(
+        wire_node.http.get(f"{base}/source/part-{hint_msn}-{hint_part}.m4s")
+    )
     await until(lambda: len(through_asgi) == 1)
     feed(stream, [t for t in source_tags if 4600 <= t[1] < 5400])
     assert (await asyncio.wait_for(streamed, 5)).status_code == 200
 
 
-async def test_held_requests_are_released_together(node: Node, source_tags: list[Tag]) -> None:
-    created, stream, packager = await live(node, source_tags)
+async def test_held_requests_are_released_together(wire_node: Node, source_tags: list[Tag]) -> None:
+    created, stream, packager = await live(wire_node, source_tags)
     video = packager.renditions["source"]
     msn, part = preload_hint(video)
     limits = httpx.Limits(max_connections=200)
-    async with httpx.AsyncClient(base_url=str(node.http.base_url), limits=limits) as http:
+    async with httpx.AsyncClient(base_url=str(wire_node.http.base_url), limits=limits) as http:
         urls = [blocking_url(created, msn, part)] * 60 + [
             blocking_url(created, msn, part) + "&token=abc"  # URIs carry a given token
         ] * 40
         requests = [asyncio.create_task(http.get(url)) for url in urls]
-        await until(lambda: held(node) == 100)
+        await until(lambda: held(wire_node) == 100)
         assert not any(r.done() for r in requests)
         feed(stream, [t for t in source_tags if 4000 <= t[1] < 4600])
         responses = await asyncio.wait_for(asyncio.gather(*requests), 10)
-    assert held(node) == 0
+    assert held(wire_node) == 0
     assert all(r.status_code == 200 for r in responses)
     assert all(f"part-{msn}-{part}.m4s" in r.text for r in responses)
     assert sum(f"part-{msn}-{part}.m4s?token=abc" in r.text for r in responses) == 40
     assert len({r.headers["x-request-id"] for r in responses}) == 100
-    metrics = (await node.http.get("/metrics")).text
+    metrics = (await wire_node.http.get("/metrics")).text
     assert "livecast_hls_held_release_seconds_count 1.0" in metrics
     assert "livecast_hls_held_requests 0.0" in metrics
 
 
 async def test_a_closed_connection_is_forgotten_while_held(
-    node: Node, source_tags: list[Tag]
+    wire_node: Node, source_tags: list[Tag]
 ) -> None:
-    created, _, packager = await live(node, source_tags)
-    client = await RawClient.connect(str(node.http.base_url))
+    created, _, packager = await live(wire_node, source_tags)
+    client = await RawClient.connect(str(wire_node.http.base_url))
     client.send(blocking_url(created, *preload_hint(packager.renditions["source"])))
-    await until(lambda: held(node) == 1)
+    await until(lambda: held(wire_node) == 1)
     await client.close()
-    await until(lambda: held(node) == 0)
+    await until(lambda: held(wire_node) == 0)
 
 
-async def test_pipelined_requests_are_answered_in_order(node: Node, source_tags: list[Tag]) -> None:
-    created, stream, packager = await live(node, source_tags)
+async def test_pipelined_requests_are_answered_in_order(
+    wire_node: Node, source_tags: list[Tag]
+) -> None:
+    created, stream, packager = await live(wire_node, source_tags)
     video = packager.renditions["source"]
     msn, part = preload_hint(video)
-    client = await RawClient.connect(str(node.http.base_url))
+    client = await RawClient.connect(str(wire_node.http.base_url))
     client.send(blocking_url(created, msn, part), f"/hls/{created['id']}/source/init-0.mp4")
-    await until(lambda: held(node) == 1)
+    await until(lambda: held(wire_node) == 1)
     first = asyncio.create_task(client.response())
     await asyncio.sleep(0.2)
     assert not first.done()  # nothing comes: the init segment waits behind the held playlist
@@ -178,12 +172,12 @@ async def test_pipelined_requests_are_answered_in_order(node: Node, source_tags:
 
 
 async def test_http_1_0_and_connection_close_close_the_connection(
-    node: Node, source_tags: list[Tag]
+    wire_node: Node, source_tags: list[Tag]
 ) -> None:
-    created, _, _ = await live(node, source_tags)
+    created, _, _ = await live(wire_node, source_tags)
     path = f"/hls/{created['id']}/source/init-0.mp4"
     for version, extra in (("1.0", ""), ("1.1", "Connection: close\r\n")):
-        client = await RawClient.connect(str(node.http.base_url))
+        client = await RawClient.connect(str(wire_node.http.base_url))
         client.send(path, version=version, extra=extra)
         data = await asyncio.wait_for(client.reader.read(), 5)  # to EOF: the server closed
         head, _, body = data.partition(b"\r\n\r\n")
@@ -194,12 +188,12 @@ async def test_http_1_0_and_connection_close_close_the_connection(
 
 
 async def test_head_sends_no_body_and_bad_requests_get_problems(
-    node: Node, source_tags: list[Tag]
+    wire_node: Node, source_tags: list[Tag]
 ) -> None:
-    created, _, _ = await live(node, source_tags)
+    created, _, _ = await live(wire_node, source_tags)
     init = f"/hls/{created['id']}/source/init-0.mp4"
-    full = await node.http.get(init)
-    head = await node.http.head(init)
+    full = await wire_node.http.get(init)
+    head = await wire_node.http.head(init)
     assert head.status_code == 200
     assert head.content == b""
     assert head.headers["content-length"] == str(len(full.content))
@@ -209,42 +203,42 @@ async def test_head_sends_no_body_and_bad_requests_get_problems(
         ("/hls/------------------------------------/master.m3u8", 404),
         (f"/hls/{created['id']}/source/index.m3u8?_HLS_msn=99999", 400),
     ):
-        response = await node.http.get(path)
+        response = await wire_node.http.get(path)
         assert response.status_code == status, path
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["detail"]
-    assert (await node.http.post(init)).status_code == 405
+    assert (await wire_node.http.post(init)).status_code == 405
 
 
 async def test_a_held_request_times_out_or_ends_with_the_stream(
-    node: Node, source_tags: list[Tag], monkeypatch: pytest.MonkeyPatch
+    wire_node: Node, source_tags: list[Tag], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    created, _, packager = await live(node, source_tags)
+    created, _, packager = await live(wire_node, source_tags)
     video = packager.renditions["source"]
     msn, _ = preload_hint(video)
     monkeypatch.setattr(origin_module, "target_duration", lambda _: 0.1)
     monkeypatch.setattr(wire, "SWEEP_SECONDS", 0.05)
-    late = await asyncio.wait_for(node.http.get(blocking_url(created, msn + 1, 0)), 5)
+    late = await asyncio.wait_for(wire_node.http.get(blocking_url(created, msn + 1, 0)), 5)
     assert late.status_code == 503
     assert late.headers["content-type"] == "application/problem+json"
     monkeypatch.setattr(origin_module, "target_duration", lambda _: 10)
-    request = asyncio.create_task(node.http.get(blocking_url(created, msn + 1, 0)))
-    await until(lambda: held(node) == 1)
+    request = asyncio.create_task(wire_node.http.get(blocking_url(created, msn + 1, 0)))
+    await until(lambda: held(wire_node) == 1)
     video.finish()
     ended = await asyncio.wait_for(request, 5)
     assert ended.status_code == 503
-    assert held(node) == 0
+    assert held(wire_node) == 0
 
 
-async def test_shutdown_answers_held_requests(node: Node, source_tags: list[Tag]) -> None:
-    created, _, packager = await live(node, source_tags)
+async def test_shutdown_answers_held_requests(wire_node: Node, source_tags: list[Tag]) -> None:
+    created, _, packager = await live(wire_node, source_tags)
     msn, part = preload_hint(packager.renditions["source"])
-    async with wire_server(node.app) as base:
+    async with wire_server(wire_node.app) as base:
         client = await RawClient.connect(base)
         client.send(blocking_url(created, msn, part))
-        await until(lambda: held(node) == 1)
+        await until(lambda: held(wire_node) == 1)
     data = await asyncio.wait_for(client.reader.read(), 5)
     assert data.startswith(b"HTTP/1.1 503")
     assert b"connection: close" in data.lower()
-    assert held(node) == 0
+    assert held(wire_node) == 0
     await client.close()

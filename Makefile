@@ -45,7 +45,7 @@ typecheck: $(STAMP)
 
 unit: install
 	bash scripts/system-deps.sh
-	$(BIN)/pytest --cov --cov-report=term:skip-covered
+	$(BIN)/pytest -n 2 --dist loadgroup --durations=15 --cov --cov-report=term:skip-covered
 
 fuzz-api: $(STAMP)
 	$(BIN)/python scripts/fuzz_api.py

@@ -61,7 +61,36 @@ def _safe(url: str) -> str:
     return mask_url(url)
 
 
+# `make test` runs two xdist workers with --dist loadgroup. Tests in one group run on one
+# worker, one after another: those sharing the Redis server (its channels and streams are
+# global), and the media tests (ffmpeg, Chromium), which need a core and measure time.
+_GROUPS = {
+    "redis": (
+        "[redis",
+        "-redis",
+        "tests/realtime/test_rules.py",
+        "tests/realtime/test_multinode.py",
+        "tests/realtime/test_two_processes.py",
+        "tests/events/test_redis_stream.py",
+        "tests/analytics/test_multinode.py",
+    ),
+    "media": ("tests/e2e/", "tests/transcode/"),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        group = next(
+            (g for g, marks in _GROUPS.items() if any(m in item.nodeid for m in marks)), None
+        )
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if "reason" not in _pg_status and getattr(terminalreporter.config.option, "numprocesses", 0):
+        # Under xdist the workers probed PostgreSQL, not this process: probe it here too.
+        asyncio.run(_postgres_unavailable())
     reason = _pg_status.get("reason")
     if reason:
         terminalreporter.write_sep("!", reason, yellow=True)

@@ -114,9 +114,17 @@ async def _announce(server: uvicorn.Server, settings: Settings, started: float |
         )
 
 
+# How long a thread may keep the GIL while another wants it (Python's default is 5 ms). The
+# SQLite driver runs each query on its own thread and needs the GIL to start and to hand the
+# result back; with a busy event loop every round trip waited for the loop to give the GIL up,
+# up to 5 ms each, and a room's write makes several round trips.
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
 def run(settings: Settings) -> None:
     """Run ``serve`` on uvloop when available."""
     started = time.perf_counter()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS

@@ -104,3 +104,15 @@ async def test_garbage_on_the_wire_closes_only_that_connection(
         await writer.wait_closed()
         response = await wire_node.http.get(f"/hls/{created['id']}/source/init-0.mp4")
         assert response.status_code == 200
+
+
+async def test_a_token_with_quotes_and_line_breaks_stays_inside_the_uris(
+    wire_node: Node, source_tags: list[Tag]
+) -> None:
+    created = await live(wire_node, source_tags)
+    evil = "%22%0A%23EXT-X-ENDLIST"  # a quote, a line break and a tag, percent-encoded
+    for path in ("master.m3u8", "source/index.m3u8"):
+        response = await wire_node.http.get(f"/hls/{created['id']}/{path}?token={evil}")
+        assert response.status_code == 200
+        assert "#EXT-X-ENDLIST" not in response.text
+        assert "?token=%22%0A%23EXT-X-ENDLIST" in response.text

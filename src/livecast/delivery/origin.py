@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from starlette.types import Receive, Scope, Send
 
@@ -228,7 +228,9 @@ class HlsOrigin:
             except AuthenticationError as exc:
                 detail = f"This stream needs a playback token in ?token=: {exc.detail}"
                 return problem(403, "Playback token required", detail, path)
-        suffix = f"?token={token}" if token else ""
+        # Playlists hand the token on to the URIs they list; percent-encoded, whatever a client
+        # sent (a public stream checks no token) can never break out of a quoted URI.
+        suffix = f"?token={quote(token, safe='')}" if token else ""
         return _Request(method == "HEAD", path, arguments, suffix, headers), packager, match
 
 

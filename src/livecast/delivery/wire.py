@@ -226,7 +226,11 @@ class OriginHttpProtocol(HttpToolsProtocol):
             return False  # uvicorn unquotes it
         started = time.perf_counter()
         method = self.parser.get_method().decode("ascii")
-        outcome = self.origin.answer(method, path, parsed.query or b"", self.headers)
+        try:
+            outcome = self.origin.answer(method, path, parsed.query or b"", self.headers)
+        except Exception:  # a bug: let the ASGI path answer it (a 500 problem), not the parser
+            log.exception("the origin could not answer on the wire", extra={"path": path})
+            return False
         if outcome is None:
             return False
         version = self.parser.get_http_version()

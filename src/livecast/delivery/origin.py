@@ -90,9 +90,18 @@ class Hold:
         return problem(503, "Service unavailable", detail, self.instance)
 
 
-# What ``HlsOrigin.answer`` decides: a reply now, a held blocking request, or None when the
-# request has to wait for media or disk, which only the ASGI path does.
-Outcome = Reply | Hold | None
+@dataclass(slots=True, eq=False)
+class Wait:
+    """A request that has to wait for media or disk, which only the ASGI path does; it
+    carries what ``answer`` found out, so that the ASGI path need not find it out again."""
+
+    request: _Request
+    packager: StreamPackager
+    match: re.Match[str]
+
+
+# What ``HlsOrigin.answer`` decides: a reply now, a held blocking request, or a wait.
+Outcome = Reply | Hold | Wait
 
 
 class HlsOrigin:
@@ -108,51 +117,16 @@ class HlsOrigin:
         method: str = scope["method"]
         query: bytes = scope.get("query_string", b"")
         outcome = self.answer(method, path, query, scope["headers"])
+        reply: Reply | None
         if isinstance(outcome, Hold):
             ready = await _until(outcome.rendition, outcome.ready, outcome.timeout)
-            outcome = outcome.then() if ready else outcome.expired()
-        elif outcome is None:
-            target = self._target(method, path, query, scope["headers"])
-            assert not isinstance(target, Reply)  # answer() would have replied
-            outcome = await self._wait_and_answer(*target, send)
-            if outcome is None:
-                return  # streamed
-        await send_reply(send, outcome)
-
-    async def _wait_and_answer(
-        self, request: _Request, packager: StreamPackager, match: re.Match[str], send: Send
-    ) -> Reply | None:
-        if match.re is _DASH_ROUTE or match["master"]:
-            try:
-                await asyncio.wait_for(packager.ready.wait(), MASTER_WAIT_SECONDS)
-            except TimeoutError:
-                detail = "The stream has no media yet; retry shortly."
-                return request.problem(404, "Not found", detail)
-            return _variants(request, packager, match)
-        rendition = packager.renditions.get(match["rendition"])
-        if rendition is None:
-            return request.problem(404, "Not found", "This stream has no such rendition.")
-        if match["seg"] is not None:
-            msn = int(match["seg"])
-            segment = rendition.segment(msn)
-            if segment is None or not segment.complete or segment.gap:
-                return request.problem(404, "Not found", f"Segment {msn} is not available.")
-            return request.media(await rendition.segment_bytes(segment), packager)
-        msn, index = int(match["pmsn"]), int(match["part"])
-        await _until(rendition, lambda: _find_part(rendition, msn, index) is not None, 10)
-        found = _find_part(rendition, msn, index)
-        if found is None:
-            return request.problem(
-                404, "Not found", f"Part {index} of segment {msn} is not available."
-            )
-        segment, part = found
-        if segment.complete:
-            data = await rendition.segment_bytes(segment)
-            return request.media(memoryview(data)[part.offset : part.offset + part.size], packager)
-        if part.complete:
-            return request.media(b"".join(part.chunks), packager)
-        await request.stream_part(rendition, segment, part, send)
-        return None
+            reply = outcome.then() if ready else outcome.expired()
+        elif isinstance(outcome, Wait):
+            reply = await _wait_and_answer(outcome, send)
+        else:
+            reply = outcome
+        if reply is not None:  # None: a part was streamed
+            await send_reply(send, reply)
 
     # -- answers worked out now -----------------------------------------------------------
 
@@ -163,7 +137,9 @@ class HlsOrigin:
             return target
         request, packager, match = target
         if match.re is _DASH_ROUTE or match["master"]:
-            return _variants(request, packager, match) if packager.ready.is_set() else None
+            if not packager.ready.is_set():
+                return Wait(request, packager, match)
+            return _variants(request, packager, match)
         rendition = packager.renditions.get(match["rendition"])
         if rendition is None:
             return request.problem(404, "Not found", "This stream has no such rendition.")
@@ -175,25 +151,26 @@ class HlsOrigin:
                 return request.problem(404, "Not found", "No such init segment.")
             return request.media(init.data, packager)
         if match["seg"] is not None:
-            msn = int(match["seg"])
-            segment = rendition.segment(msn)
-            if segment is None or not segment.complete or segment.gap:
-                return request.problem(404, "Not found", f"Segment {msn} is not available.")
-            return None if segment.data is None else request.media(segment.data, packager)
+            segment = _complete_segment(request, rendition, int(match["seg"]))
+            if isinstance(segment, Reply):
+                return segment
+            if segment.data is None:  # spilled to disk
+                return Wait(request, packager, match)
+            return request.media(segment.data, packager)
         msn, index = int(match["pmsn"]), int(match["part"])
         found = _find_part(rendition, msn, index)
         if found is None:
             if (msn, index) == preload_hint(rendition):
-                return None  # answered as it is written
-            detail = f"Part {index} of segment {msn} is not available."
-            return request.problem(404, "Not found", detail)
+                return Wait(request, packager, match)  # answered as it is written
+            return _no_part(request, msn, index)
         segment, part = found
         if segment.complete:
             if segment.data is None:
-                return None
-            part_view = memoryview(segment.data)[part.offset : part.offset + part.size]
-            return request.media(part_view, packager)
-        return request.media(b"".join(part.chunks), packager) if part.complete else None
+                return Wait(request, packager, match)
+            return request.media(_part_of(segment.data, part), packager)
+        if part.complete:
+            return request.media(b"".join(part.chunks), packager)
+        return Wait(request, packager, match)
 
     def _target(
         self, method: str, path: str, query: bytes, headers: Headers
@@ -232,6 +209,54 @@ class HlsOrigin:
         # sent (a public stream checks no token) can never break out of a quoted URI.
         suffix = f"?token={quote(token, safe='')}" if token else ""
         return _Request(method == "HEAD", path, arguments, suffix, headers), packager, match
+
+
+async def _wait_and_answer(wait: Wait, send: Send) -> Reply | None:
+    """Answer a request that waits for media or disk; None once a part has been streamed."""
+    request, packager, match = wait.request, wait.packager, wait.match
+    if match.re is _DASH_ROUTE or match["master"]:
+        try:
+            await asyncio.wait_for(packager.ready.wait(), MASTER_WAIT_SECONDS)
+        except TimeoutError:
+            return request.problem(404, "Not found", "The stream has no media yet; retry shortly.")
+        return _variants(request, packager, match)
+    rendition = packager.renditions[match["rendition"]]  # answer() found it
+    if match["seg"] is not None:
+        segment = _complete_segment(request, rendition, int(match["seg"]))
+        if isinstance(segment, Reply):
+            return segment
+        return request.media(await rendition.segment_bytes(segment), packager)
+    msn, index = int(match["pmsn"]), int(match["part"])
+    await _until(
+        rendition, lambda: _find_part(rendition, msn, index) is not None, HINT_WAIT_SECONDS
+    )
+    found = _find_part(rendition, msn, index)
+    if found is None:
+        return _no_part(request, msn, index)
+    segment, part = found
+    if segment.complete:
+        return request.media(_part_of(await rendition.segment_bytes(segment), part), packager)
+    if part.complete:
+        return request.media(b"".join(part.chunks), packager)
+    await request.stream_part(rendition, segment, part, send)
+    return None
+
+
+def _complete_segment(request: _Request, rendition: Rendition, msn: int) -> LiveSegment | Reply:
+    """Segment ``msn`` if it is complete (and not a gap), else the 404 that says it is not."""
+    segment = rendition.segment(msn)
+    if segment is None or not segment.complete or segment.gap:
+        return request.problem(404, "Not found", f"Segment {msn} is not available.")
+    return segment
+
+
+def _no_part(request: _Request, msn: int, index: int) -> Reply:
+    return request.problem(404, "Not found", f"Part {index} of segment {msn} is not available.")
+
+
+def _part_of(data: bytes, part: LivePart) -> memoryview:
+    """A complete segment's part, as a view of the segment's bytes (no copy)."""
+    return memoryview(data)[part.offset : part.offset + part.size]
 
 
 def _variants(request: _Request, packager: StreamPackager, match: re.Match[str]) -> Reply:

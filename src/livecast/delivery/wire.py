@@ -27,7 +27,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from livecast.delivery.http import Reply, header, response_head
-from livecast.delivery.origin import HlsOrigin, Hold, route_label
+from livecast.delivery.origin import HlsOrigin, Hold, Wait, route_label
 from livecast.observability.middleware import RequestLog, request_id
 from livecast.packaging.rendition import Rendition
 
@@ -136,12 +136,14 @@ class HeldRequests:
             return
         started = time.perf_counter()
         released = False
-        for key in [k for k in groups if rendition.ended or rendition.has_part(*k)]:
-            group = groups[key]
+        for key, group in list(groups.items()):
+            ready = rendition.has_part(*key)
+            if not (ready or rendition.ended):
+                continue
             self._forget(rendition, key)
             released = True
             try:
-                self._answer(list(group.values()), ready=rendition.has_part(*key))
+                self._answer(list(group.values()), ready=ready)
             except Exception:  # never let an answer break the packager that notified us
                 log.exception("answering held playlist requests failed")
         if released:
@@ -231,7 +233,7 @@ class OriginHttpProtocol(HttpToolsProtocol):
         except Exception:  # a bug: let the ASGI path answer it (a 500 problem), not the parser
             log.exception("the origin could not answer on the wire", extra={"path": path})
             return False
-        if outcome is None:
+        if isinstance(outcome, Wait):
             return False
         version = self.parser.get_http_version()
         cycle = _WireCycle(version != "1.0" and self.parser.should_keep_alive())

@@ -462,6 +462,7 @@ def split(target: Target, stamps: list[int], receipts: list[tuple[int, int]]) ->
     ticks = [json.loads(line) for line in target.trace.read_text().splitlines()]
     stages["tick_bytes"] = [float(t.get("bytes", 0)) for t in ticks]
     stages["tick_queued"] = [float(t.get("queued", 0)) for t in ticks]
+    stages["tick_writing"] = [t.get("writing", 0) / 1e6 for t in ticks]  # ms in its own slices
     stages["client_side"] = [
         (received - done_of[sent]) / 1e6 for sent, received in receipts if sent in done_of
     ]

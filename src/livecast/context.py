@@ -33,6 +33,7 @@ class AppContext:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    transactions: db.Transactions  # the hot write paths' transactions (see storage/db.py)
     signer: TokenSigner
     bus: EventBus
     metrics: Metrics = field(default_factory=Metrics)
@@ -52,7 +53,7 @@ class AppContext:
 
     def start_events(self) -> None:
         """Store every event this node publishes and deliver it to the webhooks that want it."""
-        self.events = EventStore(self.sessions, self.bus)
+        self.events = EventStore(self.sessions, self.transactions, self.bus)
         self.webhooks = WebhookDispatcher(
             self.sessions, self.bus, webhook_policy(self.settings), retry_policy(self.settings)
         )
@@ -70,6 +71,7 @@ class AppContext:
         if self.webhooks is not None:
             await _bounded("webhooks", self.webhooks.close())
         await _bounded("bus", self.bus.close())
+        await _bounded("database writer", self.transactions.close())
         if self.redis is not None:
             await _bounded("redis", self.redis.aclose())
         if self.owns_engine:
@@ -101,6 +103,7 @@ async def build_context(
         settings=settings,
         engine=engine,
         sessions=db.session_factory(engine),
+        transactions=db.transactions(engine),
         signer=TokenSigner(settings.signing_key(), settings.access_token_ttl_seconds),
         bus=bus,
         auth_limiter=RateLimiter(settings.auth_rate_limit_per_minute, 60),

@@ -21,7 +21,7 @@ async def append_comments(ctx: AppContext, hub: Hub, stream: Stream, count: int)
                 "text": f"bulk {n}",
             }
             tx.append("comment", body, sender="g:bot")
-        events = await tx.finish()
+        events = await eventlog.finish_log(session, tx)
         await session.commit()
     await hub.publish(stream.id, stream.user_id, events)
     return [event["seq"] for event in events]

@@ -55,7 +55,7 @@ async def test_events_published_out_of_order_are_delivered_in_order(
             async with ctx.sessions() as session:
                 tx = await eventlog.open_log(session, room.id, None, hub.clock.now())
                 tx.append("comment", {"cid": None, "user": {"id": None}, "text": text})
-                published.append(await tx.finish())
+                published.append(await eventlog.finish_log(session, tx))
                 await session.commit()
         await hub.publish(room.id, alice.id, published[1])  # the second overtakes the first
         events = await a.events_until(lambda events: len(events) >= 2)

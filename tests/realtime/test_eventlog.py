@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 import httpx
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from livecast.realtime import eventlog
 from livecast.storage import db
@@ -29,7 +32,7 @@ async def test_concurrent_writers_get_gapless_unique_seqs(
             tx = await eventlog.open_log(session, room.id, None, clock.now())
             for k in range(5):
                 tx.append("comment", {"cid": None, "user": {"id": None}, "text": f"{n}.{k}"})
-            events = await tx.finish()
+            events = await eventlog.finish_log(session, tx)
             await session.commit()
         return [e["seq"] for e in events]
 
@@ -44,6 +47,63 @@ async def test_concurrent_writers_get_gapless_unique_seqs(
     assert sorted(stored) == list(range(1, 61))
 
 
+async def test_writer_thread_and_event_loop_writers_share_one_gapless_log(
+    ctx: Any, person: Any, stream: Any, clock: Any
+) -> None:
+    """Rooms write through ``ctx.transactions`` (a thread of its own on SQLite), moderation
+    through async sessions: both take the same append lock."""
+    alice: Person = await person("alice")
+    room = await stream(alice)
+    expected = db.ThreadTransactions if ctx.engine.url.get_backend_name() == "sqlite" else None
+    assert isinstance(ctx.transactions, expected or db.LoopTransactions)
+
+    def batch(n: int, session: Session) -> list[int]:
+        tx = eventlog.start_log(session, room.id, None, clock.now())
+        for k in range(5):
+            tx.append("comment", {"cid": None, "user": {"id": None}, "text": f"t{n}.{k}"})
+        events = tx.finish()
+        session.commit()
+        return [e["seq"] for e in events]
+
+    async def on_loop(n: int) -> list[int]:
+        async with ctx.sessions() as session:
+            tx = await eventlog.open_log(session, room.id, None, clock.now())
+            for k in range(5):
+                tx.append("comment", {"cid": None, "user": {"id": None}, "text": f"l{n}.{k}"})
+            events = await eventlog.finish_log(session, tx)
+            await session.commit()
+        return [e["seq"] for e in events]
+
+    runs = [ctx.transactions.run(partial(batch, n)) for n in range(6)]
+    results = await asyncio.gather(*runs, *(on_loop(n) for n in range(6)))
+    for got in results:
+        assert got == list(range(got[0], got[0] + 5))
+    assert sorted(seq for got in results for seq in got) == list(range(1, 61))
+
+
+async def test_work_that_fails_in_a_transaction_writes_nothing(
+    ctx: Any, person: Any, stream: Any, clock: Any
+) -> None:
+    alice: Person = await person("alice")
+    room = await stream(alice)
+
+    def failing(session: Session) -> None:
+        tx = eventlog.start_log(session, room.id, None, clock.now())
+        tx.append("comment", {"text": "never"})
+        tx.finish()
+        raise RuntimeError("the batch broke")
+
+    with pytest.raises(RuntimeError, match="the batch broke"):
+        await ctx.transactions.run(failing)
+    async with ctx.sessions() as session:
+        assert (
+            await session.scalar(select(RoomEvent.seq).where(RoomEvent.stream_id == room.id))
+            is None
+        )
+        tx = await eventlog.open_log(session, room.id, None, clock.now())
+        assert tx.last_seq == 0
+
+
 async def test_a_rolled_back_append_leaves_no_gap(
     ctx: Any, person: Any, stream: Any, clock: Any
 ) -> None:
@@ -52,12 +112,12 @@ async def test_a_rolled_back_append_leaves_no_gap(
     async with ctx.sessions() as session:
         tx = await eventlog.open_log(session, room.id, None, clock.now())
         tx.append("comment", {"text": "never"})
-        await tx.finish()
+        await eventlog.finish_log(session, tx)
         await session.rollback()
     async with ctx.sessions() as session:
         tx = await eventlog.open_log(session, room.id, None, clock.now())
         assert tx.append("comment", {"text": "first"})["seq"] == 1
-        await tx.finish()
+        await eventlog.finish_log(session, tx)
         await session.commit()
 
 
@@ -79,7 +139,7 @@ async def test_history_pages_by_seq_and_media_time(
                 },
             )
             tx.append("reactions", {"counts": {"fire": 1}, "totals": {}})
-            await tx.finish()
+            await eventlog.finish_log(session, tx)
             await session.commit()
     url = f"/api/v1/streams/{room.id}/comments"
     first = (await client.get(url, params={"limit": 2})).json()

@@ -109,7 +109,7 @@ async def test_a_node_fills_a_lost_publish_from_the_log(
             async with node_a.ctx.sessions() as session:
                 tx = await eventlog.open_log(session, room.id, None, node_a.hub.clock.now())
                 tx.append("comment", {"cid": None, "user": {"id": None}, "text": text})
-                published.append(await tx.finish())
+                published.append(await eventlog.finish_log(session, tx))
                 await session.commit()
         await node_a.hub.publish(room.id, alice.id, published[1])  # the first never went out
         events = await b.events_until(lambda events: len(events) >= 2)

@@ -23,10 +23,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from livecast.events import codec
 from livecast.events.bus import EventBus
 from livecast.events.catalog import CommentPosted, DomainEvent, RoomEventsAppended
+from livecast.storage.db import Transactions
 from livecast.storage.models import StoredEvent
 
 log = logging.getLogger(__name__)
@@ -113,8 +115,14 @@ class EventStore:
     the events table. Reads settle the queue first, so a node reads its own writes.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: EventBus) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        transactions: Transactions,
+        bus: EventBus,
+    ) -> None:
         self.sessions = sessions
+        self.transactions = transactions
         self._listeners: list[Listener] = []
         self._changed = asyncio.Event()
         self._pending: list[DomainEvent] = []
@@ -159,9 +167,12 @@ class EventStore:
     async def _store(self, events: list[DomainEvent]) -> None:
         """Write integration events (already converted by :meth:`record`)."""
         rows = [_row(item) for item in events]
-        async with self.sessions() as session:
+
+        def store(session: Session) -> None:
             session.add_all(rows)
-            await session.commit()
+            session.commit()
+
+        await self.transactions.run(store)
         self._notify()
         for listener in self._listeners:
             try:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import and_, false, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from livecast.storage.models import Base, RoomEvent, RoomState
@@ -66,7 +67,7 @@ def row_to_wire(row: RoomEvent) -> WireEvent:
     return wire(row.seq, row.type, row.media_time_ms, row.created_at, row.body)
 
 
-def insert_ignore(session: AsyncSession, model: type[Base]) -> Insert:
+def insert_ignore(session: AsyncSession | Session, model: type[Base]) -> Insert:
     """``INSERT … ON CONFLICT DO NOTHING`` in the session's dialect."""
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(model).on_conflict_do_nothing()
@@ -76,12 +77,14 @@ def insert_ignore(session: AsyncSession, model: type[Base]) -> Insert:
 class LogTransaction:
     """Appends to one stream's log within the caller's transaction, which holds the lock.
 
-    Call :meth:`finish` before committing; publish :attr:`events` after the commit.
+    Call :meth:`finish` before committing; publish :attr:`events` after the commit. Its session
+    is a synchronous one: inside :class:`~livecast.storage.db.Transactions` work, or an
+    ``AsyncSession``'s, reached through :func:`open_log` and :func:`finish_log`.
     """
 
     def __init__(
         self,
-        session: AsyncSession,
+        session: Session,
         stream_id: uuid.UUID,
         last_seq: int,
         started_at: datetime | None,
@@ -124,12 +127,12 @@ class LogTransaction:
         )
         return event
 
-    async def append_once(self, key: str, type_: str, body: dict[str, Any]) -> WireEvent | None:
+    def append_once(self, key: str, type_: str, body: dict[str, Any]) -> WireEvent | None:
         """Append a system event unless one with ``key`` is in the log already.
 
         Every node hears the same domain events; this keeps their room events single.
         """
-        found = await self.session.scalar(
+        found = self.session.scalar(
             select(RoomEvent.seq).where(
                 RoomEvent.stream_id == self.stream_id,
                 RoomEvent.sender == SYSTEM_SENDER,
@@ -140,10 +143,10 @@ class LogTransaction:
             return None
         return self.append(type_, body, sender=SYSTEM_SENDER, cid=key)
 
-    async def finish(self) -> list[WireEvent]:
+    def finish(self) -> list[WireEvent]:
         if self._rows:
-            await self.session.execute(insert(RoomEvent), self._rows)
-            await self.session.execute(
+            self.session.execute(insert(RoomEvent), self._rows)
+            self.session.execute(
                 update(RoomState)
                 .where(RoomState.stream_id == self.stream_id)
                 .values(last_seq=self.last_seq)
@@ -152,14 +155,26 @@ class LogTransaction:
         return self.events
 
 
-async def open_log(
-    session: AsyncSession, stream_id: uuid.UUID, started_at: datetime | None, now: datetime
+def start_log(
+    session: Session, stream_id: uuid.UUID, started_at: datetime | None, now: datetime
 ) -> LogTransaction:
     """Lock the stream's log for this transaction; this must be its first write."""
-    return LogTransaction(session, stream_id, await lock(session, stream_id), started_at, now)
+    return LogTransaction(session, stream_id, lock(session, stream_id), started_at, now)
 
 
-async def lock(session: AsyncSession, stream_id: uuid.UUID) -> int:
+async def open_log(
+    db: AsyncSession, stream_id: uuid.UUID, started_at: datetime | None, now: datetime
+) -> LogTransaction:
+    """:func:`start_log` in ``db``'s transaction."""
+    return await db.run_sync(start_log, stream_id, started_at, now)
+
+
+async def finish_log(db: AsyncSession, tx: LogTransaction) -> list[WireEvent]:
+    """:meth:`LogTransaction.finish` for a log opened with :func:`open_log`."""
+    return await db.run_sync(lambda _: tx.finish())
+
+
+def lock(session: Session, stream_id: uuid.UUID) -> int:
     """Take the stream's append lock and return its last seq, creating its state row."""
     statement = (
         update(RoomState)
@@ -167,10 +182,10 @@ async def lock(session: AsyncSession, stream_id: uuid.UUID) -> int:
         .values(last_seq=RoomState.last_seq)
         .returning(RoomState.last_seq)
     )
-    last = await session.scalar(statement)
+    last = session.scalar(statement)
     if last is None:
-        await session.execute(insert_ignore(session, RoomState).values(**new_state(stream_id)))
-        last = await session.scalar(statement)
+        session.execute(insert_ignore(session, RoomState).values(**new_state(stream_id)))
+        last = session.scalar(statement)
     return int(last or 0)
 
 
@@ -235,8 +250,8 @@ async def read_comments(
     return [row_to_wire(row) for row in rows]
 
 
-async def find_cids(
-    session: AsyncSession,
+def find_cids(
+    session: Session,
     stream_id: uuid.UUID,
     wanted: Iterable[tuple[str, str]],
     now: datetime,
@@ -245,7 +260,7 @@ async def find_cids(
     wanted = set(wanted)
     if not wanted:
         return {}
-    rows = await session.execute(
+    rows = session.execute(
         select(RoomEvent.sender, RoomEvent.cid, RoomEvent.seq).where(
             RoomEvent.stream_id == stream_id,
             RoomEvent.cid.in_({cid for _, cid in wanted}),

@@ -48,6 +48,7 @@ class Hub:
         self.ctx = ctx
         self.settings = ctx.settings
         self.sessions = ctx.sessions
+        self.transactions = ctx.transactions
         self.clock: Clock = clock or SystemClock()
         self.rooms: dict[uuid.UUID, Room] = {}
         self.viewers = ViewerTracker(self, presence=self._presence(), background=background)
@@ -148,8 +149,8 @@ class Hub:
             body: dict[str, object] = {"event": name}
             if name == "stream_started" and stream.started_at is not None:
                 body["started_at"] = wire_time(stream.started_at)
-            await tx.append_once(name, "system", body)
-            events = await tx.finish()
+            await db.run_sync(lambda _: tx.append_once(name, "system", body))
+            events = await eventlog.finish_log(db, tx)
             await db.commit()
         if events:
             await self.publish(stream_id, stream.user_id, events)

@@ -92,8 +92,8 @@ async def moderator_ids(session: AsyncSession, channel_id: uuid.UUID) -> set[uui
     return set(rows)
 
 
-async def active_bans(
-    session: AsyncSession,
+def active_bans(
+    session: Session,
     channel_id: uuid.UUID,
     now: datetime,
     user_ids: Iterable[uuid.UUID] | None = None,
@@ -108,7 +108,7 @@ async def active_bans(
         if not wanted:
             return {}
         query = query.where(ChatBan.user_id.in_(wanted))
-    return {user_id: expires for user_id, expires in await session.execute(query)}
+    return {user_id: expires for user_id, expires in session.execute(query)}
 
 
 class Moderation:
@@ -426,7 +426,7 @@ class Moderation:
         )
 
     async def _done(self, tx: LogTransaction, actor: User) -> None:
-        events = await tx.finish()
+        events = await eventlog.finish_log(self.db, tx)
         await self.db.flush()
         if events:
             queue_event(

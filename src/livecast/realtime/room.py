@@ -3,9 +3,9 @@
 Events reach the room only after they are committed to the log, through the bus (so a room
 on another node gets the same events). The room delivers them strictly in ``seq`` order: an
 event that arrives ahead of one it has not seen waits while the missing ones are read from the
-log. Each tick (50 ms by default) it encodes what was delivered as one batch frame and hands
-that frame to every connection. Reactions, likes and shares are summed in memory and go to
-the log every 250 ms as one event each.
+log. Each tick (50 ms after the last broadcast, by default) it encodes what was delivered as
+one batch frame and hands that frame to every connection. Reactions, likes and shares are
+summed in memory and go to the log every 250 ms as one event each.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from livecast.realtime.writer import (
     expire_pin,
 )
 from livecast.settings import Settings
+from livecast.storage.db import Transactions
 from livecast.storage.models import RoomEvent, RoomState, Stream
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class RoomHost(Protocol):
     settings: Settings
     clock: Clock
     sessions: async_sessionmaker[AsyncSession]
+    transactions: Transactions
 
     def chat_limits(self, stream_id: uuid.UUID) -> Limits: ...
 
@@ -97,7 +99,7 @@ class Room:
         self.engage_limits = TokenBuckets(max(1, int(rate * 2)), rate)
         self.delivered_seq = 0  # every event up to here is in the outbox or was sent
         self.flushed_seq = 0  # every event up to here was handed to the connections
-        self.writer = RoomWriter(self, host.sessions, host.clock, host.publish, host.announce)
+        self.writer = RoomWriter(self, host.transactions, host.clock, host.publish, host.announce)
         self._on_closed = on_closed
         self._opening = True
         self._ahead: dict[int, WireEvent] = {}
@@ -131,7 +133,7 @@ class Room:
             self.viewers, self.peak = stream.viewer_count, stream.peak_viewer_count
             self.policy.set_modes(await load_modes(session, self.stream_id))
             self.moderators = await moderator_ids(session, self.channel_id)
-            self.policy.restrictions = await active_bans(session, self.channel_id, now)
+            self.policy.restrictions = await session.run_sync(active_bans, self.channel_id, now)
             if state is not None:
                 self._load_state(state)
                 self.pinned = await self._pinned(session, state, now)
@@ -309,14 +311,23 @@ class Room:
     # -- the tick -------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        """Tick: a broadcast, then a pause of one interval before the next.
+
+        The pause is counted from the end of a broadcast, not its start: a big room's
+        broadcast can take longer than the interval, and back-to-back broadcasts measured
+        slower in the end (docs/benchmarks.md). Reactions and counts go to the log every
+        ``reaction_interval_ms`` of wall time, however long the broadcasts take.
+        """
         settings = self.host.settings
         interval = settings.realtime_tick_ms / 1000
-        every = max(1, round(settings.reaction_interval_ms / settings.realtime_tick_ms))
-        ticks = 0
+        # Less half a tick, so that a timer waking a little early does not cost a whole tick.
+        engage_every = (settings.reaction_interval_ms - settings.realtime_tick_ms / 2) / 1000
+        loop = asyncio.get_running_loop()
+        engaged_at = loop.time()
         while True:
             await asyncio.sleep(interval)
-            ticks += 1
-            if ticks % every == 0:
+            if loop.time() >= engaged_at + engage_every:
+                engaged_at = loop.time()
                 self._flush_engagement()
                 self._expire_pin()
             await self.broadcast()
@@ -344,15 +355,19 @@ class Room:
         self._outbox = []
         self.flushed_seq = self.delivered_seq
         connections = list(self.connections)
+        writing = 0
         for start in range(0, len(connections), BROADCAST_SLICE):
             if start:
                 await asyncio.sleep(0)
+            began = time.perf_counter_ns() if self.trace is not None else 0
             for conn in connections[start : start + BROADCAST_SLICE]:
                 conn.push(frame)
+            if self.trace is not None:
+                writing += time.perf_counter_ns() - began
         if self.trace is not None:
             queued = sum(1 for conn in connections if conn.backlog)
             size = len(frame.text(False).encode())
-            self.trace.tick(frame.events, started, len(connections), size, queued)
+            self.trace.tick(frame.events, started, len(connections), size, queued, writing)
 
     def _flush_engagement(self) -> None:
         if self._reactions or self._likes or self._shares:

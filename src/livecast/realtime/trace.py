@@ -48,8 +48,16 @@ class DeliveryTrace:
             self._delivered[cid] = time.time_ns()
 
     def tick(
-        self, events: list[dict[str, Any]], started: int, clients: int, size: int, queued: int
+        self,
+        events: list[dict[str, Any]],
+        started: int,
+        clients: int,
+        size: int,
+        queued: int,
+        writing: int,
     ) -> None:
+        """A broadcast: from ``started`` to now, ``writing`` ns of it in the room's own slices
+        (the rest went to the work the loop ran between them)."""
         comments = []
         for event in events:
             cid = event.get("cid")
@@ -57,7 +65,7 @@ class DeliveryTrace:
                 comments.append([cid, self._arrived.pop(cid, None), self._delivered.pop(cid, None)])
         if comments:
             line = {"tick": started, "done": time.time_ns(), "clients": clients}
-            line |= {"bytes": size, "queued": queued}
+            line |= {"bytes": size, "queued": queued, "writing": writing}
             self._out.write(json.dumps({**line, "comments": comments}) + "\n")
 
     def close(self) -> None:

@@ -300,7 +300,7 @@ class ViewerTracker:
             if int(getattr(raised, "rowcount", 0) or 0):
                 tx.append("system", {"event": "viewer_milestone", "viewers": milestone})
         self._milestone[stream.id] = due[-1]
-        return await tx.finish()
+        return await eventlog.finish_log(db, tx)
 
     async def end_stream(self, stream_id: uuid.UUID) -> None:
         """The stream ended: every session of it ends now."""

@@ -4,6 +4,11 @@ Comments, reaction and like/share counts and pin expiries queue up while a trans
 and go in the next one together, so a busy room costs a few commits a second, not one per
 message. The checks that need shared, fresh state run here, under the stream's append lock:
 bans and timeouts set on any node, follow age, and duplicate client message ids.
+
+A batch's transaction is a plain function of a synchronous session, run by the node's
+:class:`~livecast.storage.db.Transactions` (on SQLite, a thread of its own), so the room's
+event loop is not needed between its statements. It gets a snapshot of what it needs to know
+of the room, taken on the loop.
 """
 
 from __future__ import annotations
@@ -15,11 +20,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.base import Executable
 
 from livecast.events.catalog import DomainEvent
@@ -30,12 +35,13 @@ from livecast.realtime.moderation import active_bans, record_action
 from livecast.realtime.policy import ChatModes, Refusal, Sender, ms_until
 from livecast.realtime.protocol import REACTIONS
 from livecast.services.streams import PENDING_EVENTS
+from livecast.storage.db import Transactions
 from livecast.storage.models import Follow, HeldComment, RoomState, StreamLike
 
 log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 500
-Op = Callable[[LogTransaction], Awaitable[None]]
+Op = Callable[[LogTransaction], None]  # more work in a batch's transaction
 Publish = Callable[[uuid.UUID, uuid.UUID, list[WireEvent]], Awaitable[None]]
 Announce = Callable[[DomainEvent], Awaitable[None]]
 
@@ -73,20 +79,40 @@ class Target(Protocol):
     def modes(self) -> ChatModes: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One transaction's work, with the room as it was when the batch was taken."""
+
+    stream_id: uuid.UUID
+    channel_id: uuid.UUID
+    started_at: datetime | None
+    modes: ChatModes
+    now: datetime
+    comments: list[CommentRequest]
+    ops: list[Op]
+
+
+@dataclass(slots=True)
+class Written:
+    outcomes: list[Outcome]
+    events: list[WireEvent]
+    announced: list[DomainEvent]  # domain events the batch queued (automatic moderation)
+
+
 class RoomWriter:
     def __init__(
         self,
         target: Target,
-        sessions: async_sessionmaker[AsyncSession],
+        transactions: Transactions,
         clock: Clock,
         publish: Publish,
         announce: Announce,
     ) -> None:
         self.target = target
-        self.sessions = sessions
+        self.transactions = transactions
         self.clock = clock
         self.publish = publish
-        self.announce = announce  # domain events the batch queued (automatic moderation)
+        self.announce = announce
         self._comments: list[CommentRequest] = []
         self._ops: list[tuple[Op, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
@@ -140,94 +166,96 @@ class RoomWriter:
         self, comments: list[CommentRequest], ops: list[tuple[Op, asyncio.Future[None]]]
     ) -> None:
         target = self.target
+        batch = Batch(
+            target.stream_id,
+            target.channel_id,
+            target.started_at,
+            target.modes,
+            self.clock.now(),
+            comments,
+            [op for op, _ in ops],
+        )
         try:
-            async with self.sessions() as session:
-                tx = await eventlog.open_log(
-                    session, target.stream_id, target.started_at, self.clock.now()
-                )
-                outcomes = await self._write_comments(tx, comments)
-                for op, _ in ops:
-                    await op(tx)
-                events = await tx.finish()
-                await session.commit()
-                announced: list[DomainEvent] = session.info.pop(PENDING_EVENTS, [])
+            written = await self.transactions.run(partial(write, batch))
         except Exception as exc:
             log.exception("room write failed", extra={"stream_id": str(target.stream_id)})
             _settle(comments, [UNAVAILABLE] * len(comments), ops, exc)
             return
-        _settle(comments, outcomes, ops, None)
-        if events:
-            await self.publish(target.stream_id, target.channel_id, events)
-        for event in announced:
+        _settle(comments, written.outcomes, ops, None)
+        if written.events:
+            await self.publish(target.stream_id, target.channel_id, written.events)
+        for event in written.announced:
             await self.announce(event)
 
-    async def _write_comments(
-        self, tx: LogTransaction, requests: list[CommentRequest]
-    ) -> list[Outcome]:
-        if not requests:
-            return []
-        session, now, modes = tx.session, tx.now, self.target.modes
-        users = {r.sender.user_id for r in requests if r.sender.user_id is not None}
-        bans = await active_bans(session, self.target.channel_id, now, users)
-        follows: dict[uuid.UUID, datetime] = {}
-        if modes.followers_only:
-            follows = await _follow_times(session, self.target.channel_id, users)
-        wanted = [(r.sender.key, r.cid) for r in requests if r.cid]
-        seen = await eventlog.find_cids(session, tx.stream_id, wanted, now)
-        outcomes: list[Outcome] = []
-        for request in requests:
-            key = (request.sender.key, request.cid or "")
-            if request.cid and key in seen:
-                outcomes.append(Posted(seen[key], duplicate=True))
-                continue
-            refusal = _standing(request, bans, follows, modes, now)
-            if refusal is None and request.hold:
-                refusal = self._hold(tx, request)
-            if refusal is not None:
-                outcomes.append(refusal)
-                continue
-            body = {"cid": request.cid, "user": request.sender.author(), "text": request.text}
-            event = tx.append(
-                "comment",
-                body,
-                user_id=request.sender.user_id,
-                sender=request.sender.key,
-                cid=request.cid,
-            )
-            if request.cid:
-                seen[key] = event["seq"]
-            outcomes.append(Posted(event["seq"]))
-        return outcomes
 
-    def _hold(self, tx: LogTransaction, request: CommentRequest) -> Refusal:
-        sender, reason = request.sender, request.hold or "spam"
-        held = HeldComment(
-            id=uuid.uuid4(),
-            stream_id=tx.stream_id,
-            user_id=sender.user_id,
-            sender=sender.key,
-            author=sender.author(),
+def write(batch: Batch, session: Session) -> Written:
+    """A batch's transaction: its comments, then its operations, committed."""
+    tx = eventlog.start_log(session, batch.stream_id, batch.started_at, batch.now)
+    outcomes = _write_comments(batch, tx)
+    for op in batch.ops:
+        op(tx)
+    events = tx.finish()
+    session.commit()
+    return Written(outcomes, events, session.info.pop(PENDING_EVENTS, []))
+
+
+def _write_comments(batch: Batch, tx: LogTransaction) -> list[Outcome]:
+    requests = batch.comments
+    if not requests:
+        return []
+    session, now, modes = tx.session, tx.now, batch.modes
+    users = {r.sender.user_id for r in requests if r.sender.user_id is not None}
+    bans = active_bans(session, batch.channel_id, now, users)
+    follows: dict[uuid.UUID, datetime] = {}
+    if modes.followers_only:
+        follows = _follow_times(session, batch.channel_id, users)
+    wanted = [(r.sender.key, r.cid) for r in requests if r.cid]
+    seen = eventlog.find_cids(session, tx.stream_id, wanted, now)
+    outcomes: list[Outcome] = []
+    for request in requests:
+        key = (request.sender.key, request.cid or "")
+        if request.cid and key in seen:
+            outcomes.append(Posted(seen[key], duplicate=True))
+            continue
+        refusal = _standing(request, bans, follows, modes, now)
+        if refusal is None and request.hold:
+            refusal = _hold(batch.channel_id, tx, request)
+        if refusal is not None:
+            outcomes.append(refusal)
+            continue
+        body = {"cid": request.cid, "user": request.sender.author(), "text": request.text}
+        event = tx.append(
+            "comment",
+            body,
+            user_id=request.sender.user_id,
+            sender=request.sender.key,
             cid=request.cid,
-            text=request.text,
-            reason=reason,
-            created_at=tx.now,
         )
-        tx.session.add(held)
-        details = {"reason": reason, "text": request.text, "held_id": str(held.id)}
-        record_action(
-            tx.session,
-            self.target.channel_id,
-            tx.stream_id,
-            None,
-            "hold",
-            sender.user_id,
-            None,
-            details,
-            tx.now,
-        )
-        return Refusal(
-            "held_for_review", "A moderator will review your comment before it is shown."
-        )
+        if request.cid:
+            seen[key] = event["seq"]
+        outcomes.append(Posted(event["seq"]))
+    return outcomes
+
+
+def _hold(channel_id: uuid.UUID, tx: LogTransaction, request: CommentRequest) -> Refusal:
+    sender, reason = request.sender, request.hold or "spam"
+    held = HeldComment(
+        id=uuid.uuid4(),
+        stream_id=tx.stream_id,
+        user_id=sender.user_id,
+        sender=sender.key,
+        author=sender.author(),
+        cid=request.cid,
+        text=request.text,
+        reason=reason,
+        created_at=tx.now,
+    )
+    tx.session.add(held)
+    details = {"reason": reason, "text": request.text, "held_id": str(held.id)}
+    record_action(
+        tx.session, channel_id, tx.stream_id, None, "hold", sender.user_id, None, details, tx.now
+    )
+    return Refusal("held_for_review", "A moderator will review your comment before it is shown.")
 
 
 def _settle(
@@ -273,12 +301,12 @@ def _standing(
     return None
 
 
-async def _follow_times(
-    session: AsyncSession, channel_id: uuid.UUID, users: set[uuid.UUID]
+def _follow_times(
+    session: Session, channel_id: uuid.UUID, users: set[uuid.UUID]
 ) -> dict[uuid.UUID, datetime]:
     if not users:
         return {}
-    rows = await session.execute(
+    rows = session.execute(
         select(Follow.follower_id, Follow.created_at).where(
             Follow.followee_id == channel_id, Follow.follower_id.in_(users)
         )
@@ -292,7 +320,7 @@ async def _follow_times(
 def engagement(reactions: Counter[str], likes: set[uuid.UUID], shares: int) -> Op:
     """Add a tick's reactions, likes and shares to the totals; log what changed."""
 
-    async def run(tx: LogTransaction) -> None:
+    def run(tx: LogTransaction) -> None:
         if reactions:
             columns = [getattr(RoomState, f"reaction_{kind}") for kind in REACTIONS]
             changes = {
@@ -300,7 +328,7 @@ def engagement(reactions: Counter[str], likes: set[uuid.UUID], shares: int) -> O
                 for kind in REACTIONS
                 if reactions[kind]
             }
-            totals = (await tx.session.execute(_bump(tx.stream_id, changes, columns))).one()
+            totals = tx.session.execute(_bump(tx.stream_id, changes, columns)).one()
             tx.append(
                 "reactions",
                 {"counts": dict(reactions), "totals": dict(zip(REACTIONS, totals, strict=True))},
@@ -308,7 +336,7 @@ def engagement(reactions: Counter[str], likes: set[uuid.UUID], shares: int) -> O
         new_likes = 0
         if likes:
             rows = [{"stream_id": tx.stream_id, "user_id": u, "created_at": tx.now} for u in likes]
-            inserted = await tx.session.execute(
+            inserted = tx.session.execute(
                 eventlog.insert_ignore(tx.session, StreamLike)
                 .values(rows)
                 .returning(StreamLike.user_id)
@@ -320,8 +348,8 @@ def engagement(reactions: Counter[str], likes: set[uuid.UUID], shares: int) -> O
                 "share_count": RoomState.share_count + shares,
             }
             columns = [RoomState.like_count, RoomState.share_count]
-            likes_total, shares_total = (
-                await tx.session.execute(_bump(tx.stream_id, changes, columns))
+            likes_total, shares_total = tx.session.execute(
+                _bump(tx.stream_id, changes, columns)
             ).one()
             tx.append("counters", {"likes": likes_total, "shares": shares_total})
 
@@ -345,8 +373,8 @@ def _bump(
 def expire_pin(seq: int) -> Op:
     """Unpin ``seq`` if it is still the pinned comment and its time is up."""
 
-    async def run(tx: LogTransaction) -> None:
-        state = await tx.session.get(RoomState, tx.stream_id, populate_existing=True)
+    def run(tx: LogTransaction) -> None:
+        state = tx.session.get(RoomState, tx.stream_id, populate_existing=True)
         if state is None or state.pinned_seq != seq:
             return
         if state.pinned_until is not None and state.pinned_until > tx.now:

@@ -20,6 +20,17 @@ from livecast.storage.models import Base, RoomEvent
 from tests.realtime.conftest import Person
 
 
+async def _append_five(ctx: Any, stream_id: Any, clock: Any, n: int) -> list[int]:
+    """Five comments in one transaction of an async session (the API's way); their seqs."""
+    async with ctx.sessions() as session:
+        tx = await eventlog.open_log(session, stream_id, None, clock.now())
+        for k in range(5):
+            tx.append("comment", {"cid": None, "user": {"id": None}, "text": f"{n}.{k}"})
+        events = await eventlog.finish_log(session, tx)
+        await session.commit()
+    return [e["seq"] for e in events]
+
+
 async def test_concurrent_writers_get_gapless_unique_seqs(
     ctx: Any, person: Any, stream: Any, clock: Any
 ) -> None:
@@ -27,16 +38,7 @@ async def test_concurrent_writers_get_gapless_unique_seqs(
     alice: Person = await person("alice")
     room = await stream(alice)
 
-    async def writer(n: int) -> list[int]:
-        async with ctx.sessions() as session:
-            tx = await eventlog.open_log(session, room.id, None, clock.now())
-            for k in range(5):
-                tx.append("comment", {"cid": None, "user": {"id": None}, "text": f"{n}.{k}"})
-            events = await eventlog.finish_log(session, tx)
-            await session.commit()
-        return [e["seq"] for e in events]
-
-    results = await asyncio.gather(*(writer(n) for n in range(12)))
+    results = await asyncio.gather(*(_append_five(ctx, room.id, clock, n) for n in range(12)))
     for got in results:
         assert got == list(range(got[0], got[0] + 5))  # each transaction's seqs are a block
     assert sorted(seq for got in results for seq in got) == list(range(1, 61))
@@ -65,17 +67,9 @@ async def test_writer_thread_and_event_loop_writers_share_one_gapless_log(
         session.commit()
         return [e["seq"] for e in events]
 
-    async def on_loop(n: int) -> list[int]:
-        async with ctx.sessions() as session:
-            tx = await eventlog.open_log(session, room.id, None, clock.now())
-            for k in range(5):
-                tx.append("comment", {"cid": None, "user": {"id": None}, "text": f"l{n}.{k}"})
-            events = await eventlog.finish_log(session, tx)
-            await session.commit()
-        return [e["seq"] for e in events]
-
     runs = [ctx.transactions.run(partial(batch, n)) for n in range(6)]
-    results = await asyncio.gather(*runs, *(on_loop(n) for n in range(6)))
+    on_loop = [_append_five(ctx, room.id, clock, n) for n in range(6)]
+    results = await asyncio.gather(*runs, *on_loop)
     for got in results:
         assert got == list(range(got[0], got[0] + 5))
     assert sorted(seq for got in results for seq in got) == list(range(1, 61))

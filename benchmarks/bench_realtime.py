@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import re
@@ -228,6 +229,11 @@ async def load(args: argparse.Namespace) -> None:
         )
     sender_path = path + (f"&token={args.token}" if args.token else "")
     senders = [await connect(args.port, sender_path, Stats(), False, socketio) for _ in range(2)]
+    # No cyclic garbage collection in the run: a full collection over 10,000 clients' objects
+    # stalls this process for hundreds of ms, which showed as every server's p99.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     stats.counting = True
@@ -432,9 +438,10 @@ def split(target: Target, stamps: list[int], receipts: list[tuple[int, int]]) ->
     """livecast's delivery latency cut at the server's stages, from its trace (p50, p99 ms).
 
     A comment: sent (its stamp) → ``arrived`` at its room → ``delivered`` (committed, back from
-    the log) → ``tick`` (its frame encoded) → ``done`` (the frame handed to the last client's
-    transport); then the client side, ``done`` → each probe's receipt (negative for a client
-    served early in the broadcast).
+    the log) → handed to its first client (the start of a broadcast, or a slice of one it
+    joined on the way) → ``done`` (that broadcast reached its last client; a comment that
+    joined on the way reaches the clients served before it in the next one); then the client
+    side, ``done`` → each probe's receipt (negative for a client served early).
     """
     if target.trace is None or not target.trace.exists():
         return {}
@@ -448,7 +455,8 @@ def split(target: Target, stamps: list[int], receipts: list[tuple[int, int]]) ->
     done_of: dict[int, int] = {}
     for line in target.trace.read_text().splitlines():
         tick = json.loads(line)
-        for cid, arrived, delivered in tick["comments"]:
+        for cid, arrived, delivered, *first in tick["comments"]:
+            handed = first[0] if first else tick["tick"]  # (older traces: the tick's start)
             index = int(cid[1:]) if cid.startswith("b") and cid[1:].isdigit() else -1
             if not 0 <= index < len(stamps) or arrived is None or delivered is None:
                 continue
@@ -456,8 +464,8 @@ def split(target: Target, stamps: list[int], receipts: list[tuple[int, int]]) ->
             done_of[sent] = tick["done"]
             stages["to_arrival"].append((arrived - sent) / 1e6)
             stages["arrival_to_delivered"].append((delivered - arrived) / 1e6)
-            stages["delivered_to_tick"].append((tick["tick"] - delivered) / 1e6)
-            stages["tick_to_done"].append((tick["done"] - tick["tick"]) / 1e6)
+            stages["delivered_to_tick"].append((handed - delivered) / 1e6)
+            stages["tick_to_done"].append((tick["done"] - handed) / 1e6)
             stages["server_total"].append((tick["done"] - sent) / 1e6)
     ticks = [json.loads(line) for line in target.trace.read_text().splitlines()]
     stages["tick_bytes"] = [float(t.get("bytes", 0)) for t in ticks]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from collections import Counter
 from typing import Any
@@ -9,7 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from livecast.realtime.connection import Connection
 from livecast.realtime.hub import Hub
+from livecast.realtime.room import BROADCAST_SLICE, Room
+from livecast.realtime.socket import sender_for
 from livecast.settings import Settings
 from tests.realtime.conftest import Person, eventually
 from tests.realtime.helpers import append_comments, seqs
@@ -195,3 +200,63 @@ async def test_stream_start_and_end_are_system_events(
         assert (await client.post(f"{url}/end", headers=alice.headers)).status_code == 200
         ended = await a.event(lambda e: e["type"] == "system")
         assert ended["event"] == "stream_ended"
+
+
+class Recorder:
+    """A client's socket that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    async def send(self, text: str) -> None:
+        self.texts.append(text)
+
+    def try_send(self, text: str) -> bool:
+        self.texts.append(text)
+        return True
+
+    async def close(self, code: int, reason: str) -> None:
+        return None
+
+    def frames(self) -> list[list[int]]:
+        return [[e["seq"] for e in json.loads(text)["events"]] for text in self.texts]
+
+
+async def test_events_delivered_during_a_broadcast_join_it_for_the_clients_still_to_come(
+    hub: Hub, person: Any, stream: Any
+) -> None:
+    """A broadcast to 1,200 clients goes in three slices; events that arrive after the first
+    slice reach the other 700 clients in this broadcast, the first 500 in the next, and every
+    client gets every event once, in order."""
+    alice: Person = await person("alice")
+    row = await stream(alice)
+    room = Room(hub, row.id, lambda _: None)  # not opened: no tick of its own to race
+    room._opening = False
+    sockets = [Recorder() for _ in range(1_200)]
+    senders = []
+    for recorder in sockets:
+        conn = Connection(
+            recorder, sender_for(None, "s" * 8), "s" * 8, soft_limit=16, hard_limit=64
+        )
+        room.join(conn)
+        senders.append(asyncio.create_task(conn.send_loop()))
+    await asyncio.sleep(0)  # the send loops start: frames are written at once from now on
+
+    def comment(seq: int) -> dict[str, Any]:
+        return {"seq": seq, "type": "comment", "text": f"c{seq}"}
+
+    room.deliver([comment(1), comment(2), comment(3)])
+    broadcast = asyncio.create_task(room.broadcast())
+    # Runs when the broadcast first lets the loop go, after its first slice of 500.
+    asyncio.get_running_loop().call_soon(room.deliver, [comment(4), comment(5)])
+    await broadcast
+    await room.broadcast()
+    firsts = Counter(tuple(recorder.frames()[0]) for recorder in sockets)
+    assert firsts == {(1, 2, 3): BROADCAST_SLICE, (1, 2, 3, 4, 5): 1_200 - BROADCAST_SLICE}
+    for recorder in sockets:
+        assert [seq for frame in recorder.frames() for seq in frame] == [1, 2, 3, 4, 5]
+    assert room._tail == []  # all handed out: nothing kept
+    assert room.flushed_seq == 5
+    for task in senders:
+        task.cancel()
+    await asyncio.gather(*senders, return_exceptions=True)

@@ -130,8 +130,9 @@ async def test_a_client_close_is_answered_with_the_same_code(
 async def test_the_delivery_trace_cuts_a_comments_way_through_the_server(
     port: int, person: Any, stream: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With LIVECAST_REALTIME_TRACE a room writes, per tick, when each comment arrived, came
-    back committed, was put in a frame and was handed to the last client; in that order."""
+    """With LIVECAST_REALTIME_TRACE a room writes, per broadcast, when each comment arrived,
+    came back committed and was handed to its first client, and when the broadcast started and
+    reached its last client; in that order."""
     trace = tmp_path / "trace.jsonl"
     monkeypatch.setenv("LIVECAST_REALTIME_TRACE", str(trace))
     alice: Person = await person("alice")
@@ -152,9 +153,11 @@ async def test_the_delivery_trace_cuts_a_comments_way_through_the_server(
 
         await eventually(lambda: any(t["comments"] for t in traced()), what="a trace line")
     (tick,) = [t for t in traced() if any(c[0] == "t1" for c in t["comments"])]
-    ((cid, arrived, delivered),) = tick["comments"]
+    ((cid, arrived, delivered, handed),) = tick["comments"]
     assert cid == "t1"
-    assert arrived <= delivered <= tick["tick"] <= tick["done"]
+    assert arrived <= delivered <= handed <= tick["done"]
+    assert tick["tick"] <= handed
+    assert 0 < tick["writing"] <= tick["done"] - tick["tick"]
     assert tick["clients"] == 2
     assert tick["queued"] == 0
     assert tick["bytes"] > len("traced")

@@ -111,6 +111,7 @@ class Connection:
         self.soft_limit = soft_limit
         self.hard_limit = hard_limit
         self.last_seq = 0  # the highest seq sent to the client
+        self.position = 0  # the room's event position up to which this client was handed events
         self.sampled_frames = 0
         self.close_code: int = CloseCode.NORMAL
         self.close_reason = ""

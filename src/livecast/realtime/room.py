@@ -103,7 +103,12 @@ class Room:
         self._on_closed = on_closed
         self._opening = True
         self._ahead: dict[int, WireEvent] = {}
-        self._outbox: list[WireEvent] = []
+        # Events delivered and not yet handed to every connection. They are numbered by
+        # position (ephemeral ones have no seq): _tail[0] is at _tail_at, and each connection
+        # knows the position up to which it has been handed events.
+        self._tail: list[WireEvent] = []
+        self._tail_at = 0
+        self._handed_end = 0  # for the trace: events before this position reached a client
         self._filling = False
         self._reactions: Counter[str] = Counter()
         self._likes: set[uuid.UUID] = set()
@@ -185,7 +190,8 @@ class Room:
     def join(self, conn: Connection) -> int:
         """Add ``conn``; it gets every event after the returned seq from the room's frames."""
         self.connections.add(conn)
-        return self.flushed_seq
+        conn.position = self._tail_at + len(self._tail)
+        return self.delivered_seq
 
     def leave(self, conn: Connection) -> None:
         self.connections.discard(conn)
@@ -220,7 +226,7 @@ class Room:
 
     def push_ephemeral(self, event: WireEvent) -> None:
         """A state update with no seq (viewer counts): sent with the next tick, not logged."""
-        self._outbox.append(event)
+        self._tail.append(event)
 
     def set_viewers(self, viewers: int, peak: int) -> None:
         if (viewers, peak) != (self.viewers, self.peak):
@@ -241,7 +247,7 @@ class Room:
         self.delivered_seq = seq
         if event is not None:
             self._apply(event)
-            self._outbox.append(event)
+            self._tail.append(event)
             if self.trace is not None:
                 self.trace.delivered(event.get("cid"))
 
@@ -339,35 +345,60 @@ class Room:
                 return
 
     def _quiet(self) -> bool:
-        pending = self._reactions or self._likes or self._shares or self._outbox
+        pending = self._reactions or self._likes or self._shares or self._tail
         return not pending and self.writer.idle and not self._filling
 
     async def broadcast(self) -> None:
-        """Hand everything delivered since the last tick to every connection, as one frame.
+        """Hand every connection the events it has not been handed yet, as one frame.
 
         A big room is served in slices with the event loop let go in between, so the reads and
-        database hand-offs of the next comments are not held up for a whole broadcast.
+        commits of the next comments are not held up for a whole broadcast. Events delivered
+        meanwhile join the frame for the slices still to come: a client late in the broadcast
+        gets them now, one early in it with the next broadcast, and nobody twice. So an event
+        waits for at most one broadcast and one interval, not two broadcasts. Each distinct
+        frame is encoded once; a broadcast has as many as batches arrived during it.
         """
-        if not self._outbox:
+        if not self._tail:
             return
         started = time.time_ns() if self.trace is not None else 0
-        frame = TickFrame(self._outbox)
-        self._outbox = []
-        self.flushed_seq = self.delivered_seq
+        first_end, first_seq = self._tail_at + len(self._tail), self.delivered_seq
         connections = list(self.connections)
-        writing = 0
+        frames: dict[int, TickFrame] = {}
+        end, writing = first_end, 0
+        self._trace_handed(end)
         for start in range(0, len(connections), BROADCAST_SLICE):
             if start:
                 await asyncio.sleep(0)
+                if self._tail_at + len(self._tail) != end:
+                    end, frames = self._tail_at + len(self._tail), {}
+                    self._trace_handed(end)
             began = time.perf_counter_ns() if self.trace is not None else 0
             for conn in connections[start : start + BROADCAST_SLICE]:
-                conn.push(frame)
+                if conn.position < end:
+                    frame = frames.get(conn.position)
+                    if frame is None:
+                        events = self._tail[conn.position - self._tail_at : end - self._tail_at]
+                        frame = frames[conn.position] = TickFrame(events)
+                    conn.push(frame)
+                    conn.position = end
             if self.trace is not None:
                 writing += time.perf_counter_ns() - began
+        # Every connection now has everything up to first_end (one that joined meanwhile
+        # started past it): that part of the tail is done with.
+        del self._tail[: first_end - self._tail_at]
+        self._tail_at = first_end
+        self.flushed_seq = first_seq
         if self.trace is not None:
             queued = sum(1 for conn in connections if conn.backlog)
-            size = len(frame.text(False).encode())
-            self.trace.tick(frame.events, started, len(connections), size, queued, writing)
+            size = max((len(f.text(False).encode()) for f in frames.values()), default=0)
+            self.trace.tick(started, len(connections), size, queued, writing)
+
+    def _trace_handed(self, end: int) -> None:
+        """Tell the trace which events reach their first client from here on."""
+        if self.trace is not None and end > self._handed_end:
+            at = self._tail_at
+            self.trace.handed(self._tail[max(0, self._handed_end - at) : end - at])
+            self._handed_end = end
 
     def _flush_engagement(self) -> None:
         if self._reactions or self._likes or self._shares:

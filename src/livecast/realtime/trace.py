@@ -31,6 +31,7 @@ class DeliveryTrace:
         self._out = out
         self._arrived: dict[str, int] = {}
         self._delivered: dict[str, int] = {}
+        self._handed: dict[str, int] = {}
 
     @classmethod
     def from_env(cls) -> DeliveryTrace | None:
@@ -47,22 +48,22 @@ class DeliveryTrace:
         if isinstance(cid, str):
             self._delivered[cid] = time.time_ns()
 
-    def tick(
-        self,
-        events: list[dict[str, Any]],
-        started: int,
-        clients: int,
-        size: int,
-        queued: int,
-        writing: int,
-    ) -> None:
-        """A broadcast: from ``started`` to now, ``writing`` ns of it in the room's own slices
-        (the rest went to the work the loop ran between them)."""
-        comments = []
+    def handed(self, events: list[dict[str, Any]]) -> None:
+        """``events`` were handed to a first client just now (each is passed here once)."""
+        now = time.time_ns()
         for event in events:
             cid = event.get("cid")
             if event["type"] == "comment" and isinstance(cid, str):
-                comments.append([cid, self._arrived.pop(cid, None), self._delivered.pop(cid, None)])
+                self._handed[cid] = now
+
+    def tick(self, started: int, clients: int, size: int, queued: int, writing: int) -> None:
+        """A broadcast: from ``started`` to now, ``writing`` ns of it in the room's own slices
+        (the rest went to the work the loop ran between them)."""
+        comments = [
+            [cid, self._arrived.pop(cid, None), self._delivered.pop(cid, None), handed]
+            for cid, handed in self._handed.items()
+        ]
+        self._handed.clear()
         if comments:
             line = {"tick": started, "done": time.time_ns(), "clients": clients}
             line |= {"bytes": size, "queued": queued, "writing": writing}

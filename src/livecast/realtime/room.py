@@ -3,9 +3,10 @@
 Events reach the room only after they are committed to the log, through the bus (so a room
 on another node gets the same events). The room delivers them strictly in ``seq`` order: an
 event that arrives ahead of one it has not seen waits while the missing ones are read from the
-log. Each tick (50 ms after the last broadcast, by default) it encodes what was delivered as
-one batch frame and hands that frame to every connection. Reactions, likes and shares are
-summed in memory and go to the log every 250 ms as one event each.
+log. Each tick (every 50 ms by default, and never sooner than 25 ms after the last broadcast)
+it encodes what was delivered as one batch frame and hands that frame to every connection.
+Reactions, likes and shares are summed in memory and go to the log every 250 ms as one event
+each.
 """
 
 from __future__ import annotations
@@ -317,21 +318,22 @@ class Room:
     # -- the tick -------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        """Tick: a broadcast, then a pause of one interval before the next.
+        """Tick: a broadcast every interval, with at least half an interval of quiet after one.
 
-        The pause is counted from the end of a broadcast, not its start: a big room's
-        broadcast can take longer than the interval, and back-to-back broadcasts measured
-        slower in the end (docs/benchmarks.md). Reactions and counts go to the log every
-        ``reaction_interval_ms`` of wall time, however long the broadcasts take.
+        A small room's broadcast takes a few ms, so it ticks every interval. A big room's can
+        take longer than the interval; back-to-back broadcasts measured slower than ones with a
+        pause (docs/benchmarks.md: readers catch up in it, and the next writes are cheaper).
+        Reactions and counts go to the log every ``reaction_interval_ms`` of wall time.
         """
         settings = self.host.settings
         interval = settings.realtime_tick_ms / 1000
         # Less half a tick, so that a timer waking a little early does not cost a whole tick.
         engage_every = (settings.reaction_interval_ms - settings.realtime_tick_ms / 2) / 1000
         loop = asyncio.get_running_loop()
-        engaged_at = loop.time()
+        engaged_at = began = loop.time()
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(max(began + interval - loop.time(), interval / 2))
+            began = loop.time()
             if loop.time() >= engaged_at + engage_every:
                 engaged_at = loop.time()
                 self._flush_engagement()

@@ -99,11 +99,12 @@ async def build_context(
     if migrate:
         await db.upgrade(engine)
     bus, redis = await open_bus(settings)
+    sessions = db.session_factory(engine)
     ctx = AppContext(
         settings=settings,
         engine=engine,
-        sessions=db.session_factory(engine),
-        transactions=db.transactions(engine),
+        sessions=sessions,
+        transactions=db.transactions(engine, sessions),
         signer=TokenSigner(settings.signing_key(), settings.access_token_ttl_seconds),
         bus=bus,
         auth_limiter=RateLimiter(settings.auth_rate_limit_per_minute, 60),

@@ -114,10 +114,9 @@ async def _announce(server: uvicorn.Server, settings: Settings, started: float |
         )
 
 
-# How long a thread may keep the GIL while another wants it (Python's default is 5 ms). The
-# SQLite driver runs each query on its own thread and needs the GIL to start and to hand the
-# result back; with a busy event loop every round trip waited for the loop to give the GIL up,
-# up to 5 ms each, and a room's write makes several round trips.
+# How long a thread may keep the GIL while another wants it (Python's default is 5 ms).
+# Database threads (aiosqlite's, and the room writers' thread on SQLite: storage/db.py) need the
+# GIL between their statements; with a busy event loop each of those waited up to 5 ms for it.
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 

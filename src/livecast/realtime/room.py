@@ -98,7 +98,7 @@ class Room:
         )
         rate = settings.reactions_per_second
         self.engage_limits = TokenBuckets(max(1, int(rate * 2)), rate)
-        self.delivered_seq = 0  # every event up to here is in the outbox or was sent
+        self.delivered_seq = 0  # every event up to here is in the tail or was handed out
         self.flushed_seq = 0  # every event up to here was handed to the connections
         self.writer = RoomWriter(self, host.transactions, host.clock, host.publish, host.announce)
         self._on_closed = on_closed
@@ -177,6 +177,10 @@ class Room:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._release()
+
+    async def _release(self) -> None:
+        """Stop the writer and close the trace: the last step of closing, either way."""
         await self.writer.close()
         if self.trace is not None:
             self.trace.close()
@@ -191,7 +195,7 @@ class Room:
     def join(self, conn: Connection) -> int:
         """Add ``conn``; it gets every event after the returned seq from the room's frames."""
         self.connections.add(conn)
-        conn.position = self._tail_at + len(self._tail)
+        conn.position = self._end
         return self.delivered_seq
 
     def leave(self, conn: Connection) -> None:
@@ -334,17 +338,20 @@ class Room:
         while True:
             await asyncio.sleep(max(began + interval - loop.time(), interval / 2))
             began = loop.time()
-            if loop.time() >= engaged_at + engage_every:
-                engaged_at = loop.time()
+            if began >= engaged_at + engage_every:
+                engaged_at = began
                 self._flush_engagement()
                 self._expire_pin()
             await self.broadcast()
             if not self.connections and self._quiet():
                 self._shut()
-                await self.writer.close()
-                if self.trace is not None:
-                    self.trace.close()
+                await self._release()
                 return
+
+    @property
+    def _end(self) -> int:
+        """The position the next event delivered will take."""
+        return self._tail_at + len(self._tail)
 
     def _quiet(self) -> bool:
         pending = self._reactions or self._likes or self._shares or self._tail
@@ -363,7 +370,7 @@ class Room:
         if not self._tail:
             return
         started = time.time_ns() if self.trace is not None else 0
-        first_end, first_seq = self._tail_at + len(self._tail), self.delivered_seq
+        first_end, first_seq = self._end, self.delivered_seq
         connections = list(self.connections)
         frames: dict[int, TickFrame] = {}
         end, writing = first_end, 0
@@ -371,8 +378,8 @@ class Room:
         for start in range(0, len(connections), BROADCAST_SLICE):
             if start:
                 await asyncio.sleep(0)
-                if self._tail_at + len(self._tail) != end:
-                    end, frames = self._tail_at + len(self._tail), {}
+                if self._end != end:
+                    end, frames = self._end, {}
                     self._trace_handed(end)
             began = time.perf_counter_ns() if self.trace is not None else 0
             for conn in connections[start : start + BROADCAST_SLICE]:

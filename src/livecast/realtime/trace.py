@@ -1,19 +1,21 @@
 """Where a comment's delivery time goes inside the server: for benchmarks, off by default.
 
-With ``LIVECAST_REALTIME_TRACE=<file>`` every room appends one JSON line per tick that carried
-comments::
+With ``LIVECAST_REALTIME_TRACE=<file>`` every room appends one JSON line per broadcast that
+carried comments::
 
     {"tick": 1763740000123456789, "done": 1763740000161234567, "clients": 10000,
-     "bytes": 2310, "queued": 0,
-     "comments": [["b17", 1763740000071000000, 1763740000093000000], ...]}
+     "bytes": 2310, "queued": 0, "writing": 31000000,
+     "comments": [["b17", 1763740000071000000, 1763740000093000000, 1763740000123500000]]}
 
-``tick`` is when the tick started encoding its frame, ``done`` when the frame had been handed
-to the last connection (a ``transport.write`` for a client that keeps up), ``bytes`` the
-frame's size, ``queued`` how many connections had frames waiting after it (clients that did
-not keep up, served by their send loops), and each comment
-has its ``cid``, when the room got it from the client (after parsing) and when it came back
-committed from the log. Times are ``time.time_ns()``, comparable with the clients' clocks on
-the same machine. ``benchmarks/bench_realtime.py`` joins them with the send and receipt times.
+``tick`` is when the broadcast started, ``done`` when it had reached its last connection (a
+``transport.write`` for a client that keeps up), ``writing`` the ns of that spent in the room's
+own slices of writes, ``bytes`` its largest frame's size, and ``queued`` how many connections had
+frames waiting after it (clients that did not keep up, served by their send loops). Each comment
+has its ``cid``, when the room got it from the client (after parsing), when it came back
+committed from the log, and when it was handed to its first client: the broadcast's start, or
+the slice it joined on the way. Times are ``time.time_ns()``, comparable with the clients'
+clocks on the same machine. ``benchmarks/bench_realtime.py`` joins them with the send and
+receipt times.
 """
 
 from __future__ import annotations

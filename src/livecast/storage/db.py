@@ -120,11 +120,11 @@ class ThreadTransactions:
         self.engine.dispose()
 
 
-def transactions(engine: AsyncEngine) -> Transactions:
-    """A writer thread for a SQLite file; the event loop for anything else."""
+def transactions(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> Transactions:
+    """A writer thread for a SQLite file; ``sessions`` (of ``engine``) for anything else."""
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return LoopTransactions(session_factory(engine))
+        return LoopTransactions(sessions)
     sync = create_sync_engine(
         url.set(drivername="sqlite"), connect_args={"timeout": SQLITE_TIMEOUT_S}
     )
